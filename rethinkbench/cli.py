@@ -1,0 +1,147 @@
+"""The ``rethinkbench`` command: re-render reports, compare results for CI, manage the cache.
+
+    rethinkbench report RESULTS.json [-o DIR]
+    rethinkbench compare BASELINE.json CURRENT.json [--timing-factor 2.0]
+    rethinkbench cache clear [--cache-dir DIR]
+    rethinkbench --version
+
+Exit status: 0 success; 1 ``compare`` found a regression; 2 bad input (usage error, missing or
+malformed results file), with a one-line message naming the file on stderr.
+
+Subcommands import their machinery lazily so that ``compare`` in CI does not pay for matplotlib,
+and nothing here pays for torch beyond what ``import rethinkbench`` itself does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_BAD_INPUT = 2
+
+DEFAULT_CACHE_DIR = ".rethinkbench-cache"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    from rethinkbench.compare import ResultsError
+
+    try:
+        return args.handler(args)
+    except ResultsError as error:
+        print(f"rethinkbench {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rethinkbench",
+        description="Reports and regression checks for the rethinkbench claim suite "
+                    "(run the claims themselves with `pytest claims/`).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    report = commands.add_parser(
+        "report", help="render the HTML report of a results.json",
+        description="Render RESULTS.json (written by `pytest claims/`) to DIR/index.html, one "
+                    "self-contained page; prints its path.")
+    report.add_argument("results", type=Path, metavar="RESULTS.json")
+    report.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
+                        help="where to write index.html (default: the folder of RESULTS.json)")
+    report.set_defaults(handler=_report)
+
+    compare = commands.add_parser(
+        "compare", help="check CURRENT.json against BASELINE.json for regressions",
+        description="Compare two results files. Exit 1 if a claim or item that was reproduced "
+                    "is not any more (or is missing), a measurement moved beyond the tolerance "
+                    "the baseline declares, or training on the same device kind got slower than "
+                    "--timing-factor; exit 0 otherwise; exit 2 on bad input.")
+    compare.add_argument("baseline", type=Path, metavar="BASELINE.json")
+    compare.add_argument("current", type=Path, metavar="CURRENT.json")
+    compare.add_argument("--timing-factor", type=_timing_factor, default=2.0, metavar="X",
+                         help="fail when summed train time of runs trained in both files on the "
+                              "same device kind is more than X times the baseline's "
+                              "(a number >= 1; default: 2.0)")
+    compare.add_argument("--all", action="store_true", dest="show_unchanged",
+                         help="also list claims and items whose verdict did not change")
+    compare.set_defaults(handler=_compare)
+
+    cache = commands.add_parser("cache", help="manage the results cache",
+                                description="Manage the cache of trained runs.")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    clear = cache_commands.add_parser("clear", help="delete every cached run",
+                                      description="Delete every entry of the results cache.")
+    clear.add_argument("--cache-dir", type=Path, default=Path(DEFAULT_CACHE_DIR), metavar="DIR",
+                       help=f"the cache directory (default: {DEFAULT_CACHE_DIR})")
+    clear.set_defaults(handler=_cache_clear)
+    return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rethinkbench.compare import load_results
+    from rethinkbench.report import write_report
+
+    results = load_results(args.results)
+    out_dir = args.output_dir if args.output_dir is not None else args.results.parent
+    try:
+        path = write_report(results, out_dir)
+    except OSError as error:
+        print(f"rethinkbench report: error: cannot write the report to {out_dir}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(path)
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rethinkbench.compare import compare, load_results
+
+    comparison = compare(load_results(args.baseline), load_results(args.current),
+                         timing_factor=args.timing_factor)
+    print(comparison.format_table(show_unchanged=args.show_unchanged))
+    return EXIT_OK if comparison.ok else EXIT_REGRESSION
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    # Lazy: the cache module belongs to the training side of the package.
+    from rethinkbench.cache import ResultsCache
+
+    removed = ResultsCache(args.cache_dir).clear()
+    if isinstance(removed, int):
+        print(f"removed {removed} cached run{'s' if removed != 1 else ''} from {args.cache_dir}")
+    else:
+        print(f"cleared the cache at {args.cache_dir}")
+    return EXIT_OK
+
+
+def _timing_factor(text: str) -> float:
+    """argparse type: a finite number >= 1 (how many times slower training may get)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: the factor must be a finite number >= 1.0")
+    return value
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("rethinkbench")
+    except PackageNotFoundError:  # a source checkout that was never pip-installed
+        import rethinkbench
+
+        return str(getattr(rethinkbench, "__version__", "unknown (not installed)"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

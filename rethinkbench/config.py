@@ -1,0 +1,112 @@
+"""RunConfig: everything that determines a training run, and nothing that doesn't.
+
+Two configs with the same `key()` produce the same numbers on the same device, so the key (a hash of
+the fields plus the harness version) names the run in the results cache and in results.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from .corruptions import check_corruption
+from .data import DATASETS
+from .errors import UsageError
+from .models import MODELS, PAPER_LR
+
+# Bump when a change to the harness changes what a config trains into: it invalidates the cache.
+HARNESS_VERSION = "1"
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str = "mnist5k"
+    corruption: str = "true_labels"
+    level: float | None = None          # p for partial_labels
+    model: str = "mlp1x512"
+    width: float = 1.0                  # width multiplier (1 = the paper's model)
+    seed: int = 0                       # labels, pixels, init, batch order, crops, dropout
+    split_seed: int = 0                 # mnist5k's train/test split and the n_train subset
+    n_train: int | None = None          # class-balanced training subset; None = all
+    lr: float | None = None             # None = the paper's lr for the model
+    momentum: float = 0.9
+    lr_decay: float = 0.95
+    decay_steps: int = 390              # one CIFAR-10 epoch at batch 128, whatever the data size
+    batch_size: int = 128
+    weight_decay: float = 0.0
+    random_crop: bool = False
+    dropout: float = 0.0
+    max_epochs: int = 100
+    max_steps: int | None = None
+    stop_at_fit: bool = True            # stop once the full training set is classified 100%
+    track_subsets: bool = False         # full train pass each epoch: accuracy on clean / corrupted
+    record_per_example: bool = False    # store which training examples are right at the end
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(msg))
+        check(self.dataset in DATASETS or self.dataset.startswith("custom:"),
+              f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
+        object.__setattr__(self, "level", check_corruption(self.corruption, self.level))
+        check(self.model in MODELS, f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
+        check(_num(self.width) and self.width > 0, f"width must be > 0, got {self.width!r}")
+        check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
+        check(self.n_train is None or (_int(self.n_train) and self.n_train > 0),
+              f"n_train must be a positive integer or None, got {self.n_train!r}")
+        check(self.lr is None or (_num(self.lr) and self.lr > 0), f"lr must be > 0, got {self.lr!r}")
+        check(_num(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
+        check(_num(self.lr_decay) and 0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        check(_int(self.decay_steps) and self.decay_steps > 0, f"decay_steps must be > 0, got {self.decay_steps!r}")
+        check(_int(self.batch_size) and self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size!r}")
+        check(_num(self.weight_decay) and self.weight_decay >= 0,
+              f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        check(_num(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
+        check(_int(self.max_epochs) and self.max_epochs > 0, f"max_epochs must be > 0, got {self.max_epochs!r}")
+        check(self.max_steps is None or (_int(self.max_steps) and self.max_steps > 0),
+              f"max_steps must be a positive integer or None, got {self.max_steps!r}")
+        check(self.device in DEVICES or self.device.startswith("cuda:"),
+              f"unknown device {self.device!r}; known: cpu, cuda, cuda:N")
+        check(not (self.random_crop and self.corruption in ("shuffled_pixels", "random_pixels", "gaussian")),
+              f"random_crop cannot be combined with {self.corruption!r}: cropping would move the "
+              f"randomized pixels (the paper runs randomized inputs without augmentation)")
+
+    @property
+    def effective_lr(self) -> float:
+        return self.lr if self.lr is not None else PAPER_LR[self.model]
+
+    def replace(self, **changes) -> "RunConfig":
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise UsageError(f"unknown RunConfig field(s) {sorted(unknown)}; known: "
+                             f"{', '.join(f.name for f in fields(self))}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        return cls(**d)
+
+    def key(self) -> str:
+        """Stable cache key: the fields (sorted, JSON) plus the harness version."""
+        blob = json.dumps({"harness": HARNESS_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+    def label(self) -> str:
+        """Short human-readable name for progress bars and tables."""
+        corr = self.corruption + (f"({self.level:g})" if self.level is not None else "")
+        extras = [f"w{self.width:g}" if self.width != 1 else "", "crop" if self.random_crop else "",
+                  f"wd{self.weight_decay:g}" if self.weight_decay else "",
+                  f"drop{self.dropout:g}" if self.dropout else "",
+                  f"n{self.n_train}" if self.n_train else ""]
+        return " ".join([self.model, corr, *[e for e in extras if e], f"seed{self.seed}"])
+
+
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def _int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)

@@ -1,0 +1,165 @@
+"""The paper's models (Zhang et al., Appendix A), by name, with a width multiplier.
+
+At width 1 and a 3x28x28 input the parameter counts are the paper's exactly (asserted in
+tests/test_models.py): mlp1x512 1,209,866; mlp3x512 1,735,178; alexnet_small 1,387,786;
+inception_small and inception_small_nobn 1,649,402 (conv biases counted, BatchNorm without affine
+parameters, which is what makes the two Inception counts equal). The cpu scale uses `width < 1` to
+keep conv nets affordable on two cores; every channel/unit count is scaled and rounded.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import UsageError
+
+MODELS = ("mlp1x512", "mlp3x512", "alexnet_small", "inception_small", "inception_small_nobn")
+PAPER_LR = {"mlp1x512": 0.01, "mlp3x512": 0.01, "alexnet_small": 0.01,
+            "inception_small": 0.1, "inception_small_nobn": 0.1}
+
+
+def _w(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, hidden: list[int], num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        prev = in_features
+        for h in hidden:
+            layers += [nn.Linear(prev, h), nn.ReLU(inplace=True)]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            prev = h
+        layers.append(nn.Linear(prev, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class AlexNetSmall(nn.Module):
+    """[conv 5x5 -> max-pool 3x3/2 SAME -> LRN] x 2 -> FC 384 -> FC 192 -> linear."""
+
+    def __init__(self, in_shape, num_classes: int, width: float = 1.0, dropout: float = 0.0):
+        super().__init__()
+        c, h, w = in_shape
+        ch = _w(64, width)
+        # LRN as in TF's cifar10 model (depth_radius 4, alpha 0.001/9): torch divides alpha by size.
+        block = lambda cin: [nn.Conv2d(cin, ch, 5, padding=2), nn.ReLU(inplace=True),
+                             nn.MaxPool2d(3, 2, padding=1),
+                             LocalResponseNorm(9, alpha=0.001, beta=0.75, k=1.0)]
+        self.features = nn.Sequential(*block(c), *block(ch))
+        side = lambda s: (s + 2 - 3) // 2 + 1
+        flat = ch * side(side(h)) * side(side(w))
+        f1, f2 = _w(384, width), _w(192, width)
+        drop = [nn.Dropout(dropout)] if dropout else []
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(flat, f1), nn.ReLU(inplace=True), *drop,
+                                        nn.Linear(f1, f2), nn.ReLU(inplace=True), *drop,
+                                        nn.Linear(f2, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class LocalResponseNorm(nn.Module):
+    """Same function as nn.LocalResponseNorm, computed with a cumulative sum over channels.
+
+    torch's version runs avg_pool3d over the squares, which on CPU took 40% of small AlexNet's step
+    time; a prefix sum gives every channel window in one pass (tests/test_models.py checks equality).
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x):
+        sq = torch.nn.functional.pad(x * x, (0, 0, 0, 0, self.size // 2 + 1, (self.size - 1) // 2))
+        cs = sq.cumsum(dim=1)
+        window = cs[:, self.size:] - cs[:, :-self.size]
+        return x / (self.k + self.alpha / self.size * window).pow(self.beta)
+
+
+class ConvModule(nn.Sequential):
+    """conv -> BN (no affine parameters, as the paper's count implies) -> ReLU."""
+
+    def __init__(self, cin, cout, k, stride=1, bn=True):
+        layers = [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)]  # SAME: 28 -> 14 -> 7
+        if bn:
+            layers.append(nn.BatchNorm2d(cout, affine=False))
+        layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+        self.out_channels = cout
+
+
+class Inception(nn.Module):
+    def __init__(self, cin, c1, c3, bn=True):
+        super().__init__()
+        self.b1, self.b3 = ConvModule(cin, c1, 1, bn=bn), ConvModule(cin, c3, 3, bn=bn)
+        self.out_channels = c1 + c3
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b3(x)], dim=1)
+
+
+class Downsample(nn.Module):
+    def __init__(self, cin, c3, bn=True):
+        super().__init__()
+        self.conv = ConvModule(cin, c3, 3, stride=2, bn=bn)
+        self.pool = nn.MaxPool2d(3, 2, padding=1)
+        self.out_channels = c3 + cin
+
+    def forward(self, x):
+        return torch.cat([self.conv(x), self.pool(x)], dim=1)
+
+
+class InceptionSmall(nn.Module):
+    # (kind, channels) in the paper's order (Zhang et al., Fig. 3 / Appendix A).
+    PLAN = [("inc", 32, 32), ("inc", 32, 48), ("down", 80), ("inc", 112, 48), ("inc", 96, 64),
+            ("inc", 80, 80), ("inc", 48, 96), ("down", 96), ("inc", 176, 160), ("inc", 176, 160)]
+
+    def __init__(self, in_shape, num_classes: int, width: float = 1.0, bn: bool = True,
+                 dropout: float = 0.0):
+        super().__init__()
+        stem = ConvModule(in_shape[0], _w(96, width), 3, bn=bn)
+        layers, cin = [stem], stem.out_channels
+        for kind, *chs in self.PLAN:
+            chs = [_w(c, width) for c in chs]
+            block = Inception(cin, *chs, bn=bn) if kind == "inc" else Downsample(cin, *chs, bn=bn)
+            layers.append(block)
+            cin = block.out_channels
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.dropout(self.features(x).mean(dim=(2, 3))))
+
+
+def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: float = 1.0,
+                dropout: float = 0.0) -> nn.Module:
+    """A paper model by name. `width` scales every hidden width; `dropout` adds dropout after hidden
+    layers (A-reg-hinders-noise); the paper's randomization runs use neither."""
+    if name not in MODELS:
+        raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+        raise UsageError(f"width multiplier must be a positive number, got {width!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}")
+    if len(in_shape) != 3:
+        raise UsageError(f"in_shape must be (C, H, W), got {in_shape!r}")
+    c, h, w = in_shape
+    if name.startswith("mlp"):
+        depth = int(name[3])
+        model = MLP(c * h * w, [_w(512, width)] * depth, num_classes, dropout)
+    elif name == "alexnet_small":
+        model = AlexNetSmall(in_shape, num_classes, width, dropout)
+    else:
+        model = InceptionSmall(in_shape, num_classes, width, bn=(name == "inception_small"), dropout=dropout)
+    model.in_shape = tuple(in_shape)  # lets a saved state dict be rebuilt (cache.py)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,83 @@
+"""Scale profiles: the only thing that differs between a seconds-long smoke run, the default cpu
+run and the paper-scale GPU run is the numbers in the RunConfigs these profiles build.
+
+- smoke: seconds; exists for the harness's own tests (tiny subsets and widths).
+- cpu:   the default `pytest claims/`: 2 CPU cores, minutes. mnist5k (4,000 train / 1,000 test).
+         MLPs at the paper's width on all 4,000 digits; conv nets narrowed (small AlexNet at 1/4
+         width, small Inception at 1/8) on class-balanced subsets, because on two cores a full-width
+         small Inception costs ~7 s an epoch on 4,000 images. lr decay still per 390 steps.
+- paper: `--gpu`: CIFAR-10 (50k/10k), the paper's models at full width, batch 128.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import RunConfig
+from .errors import UsageError
+from .models import MODELS
+
+
+@dataclass(frozen=True)
+class ModelSetting:
+    width: float = 1.0
+    n_train: int | None = None
+    max_epochs: int = 100
+
+
+@dataclass(frozen=True)
+class ScaleProfile:
+    name: str
+    dataset: str
+    device: str
+    models: dict = field(default_factory=dict)   # model name -> ModelSetting
+    conv_model: str = "alexnet_small"            # "a conv net" where a claim needs one
+    default_seeds: int = 1
+    description: str = ""
+
+    def setting(self, model: str) -> ModelSetting:
+        if model not in MODELS:
+            raise UsageError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
+        return self.models.get(model, ModelSetting())
+
+    def config(self, *, model: str = "mlp1x512", dataset: str | None = None, device: str | None = None,
+               **overrides) -> RunConfig:
+        """The RunConfig of `model` at this scale, with `overrides` applied on top."""
+        s = self.setting(model)
+        base = dict(dataset=dataset or self.dataset, model=model, width=s.width, n_train=s.n_train,
+                    max_epochs=s.max_epochs, device=device or self.device)
+        base.update(overrides)
+        return RunConfig(**base)
+
+    def with_device(self, device: str) -> "ScaleProfile":
+        from dataclasses import replace
+        return replace(self, device=device)
+
+
+_CONV_CPU = dict(alexnet_small=ModelSetting(width=0.25, n_train=1000, max_epochs=300),
+                 inception_small=ModelSetting(width=0.125, n_train=500, max_epochs=300),
+                 inception_small_nobn=ModelSetting(width=0.125, n_train=500, max_epochs=300))
+
+SCALES: dict[str, ScaleProfile] = {
+    "smoke": ScaleProfile(
+        "smoke", "mnist5k", "cpu", default_seeds=1, description="seconds; for the harness's own tests",
+        models=dict(mlp1x512=ModelSetting(width=0.25, n_train=200, max_epochs=60),
+                    mlp3x512=ModelSetting(width=0.25, n_train=200, max_epochs=60),
+                    alexnet_small=ModelSetting(width=0.125, n_train=100, max_epochs=60),
+                    inception_small=ModelSetting(width=0.0625, n_train=64, max_epochs=60),
+                    inception_small_nobn=ModelSetting(width=0.0625, n_train=64, max_epochs=60))),
+    "cpu": ScaleProfile(
+        "cpu", "mnist5k", "cpu", default_seeds=3,
+        description="embedded real MNIST (4,000/1,000), MLPs at full width, narrowed conv nets",
+        models=dict(mlp1x512=ModelSetting(max_epochs=300), mlp3x512=ModelSetting(max_epochs=300),
+                    **_CONV_CPU)),
+    "paper": ScaleProfile(
+        "paper", "cifar10", "cuda", default_seeds=1, conv_model="inception_small",
+        description="CIFAR-10 (50k/10k), the paper's models and hyperparameters",
+        models={m: ModelSetting(max_epochs=200) for m in MODELS}),
+}
+
+
+def get_scale(name: str) -> ScaleProfile:
+    if name not in SCALES:
+        raise UsageError(f"unknown scale {name!r}; known: {', '.join(SCALES)}")
+    return SCALES[name]

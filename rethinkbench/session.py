@@ -1,0 +1,118 @@
+"""The session's collected evidence, turned into results.json and the terminal table.
+
+Items arrive as plain dicts attached to test reports (report.user_properties), so the same code
+collects them in a plain run and on the pytest-xdist controller.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+from .provenance import provenance
+
+SCHEMA = 1
+PROPERTY = "rethinkbench"
+VERDICT_OF = {"passed": "reproduced", "failed": "not_reproduced", "xfailed": "not_reproduced",
+              "xpassed": "reproduced", "skipped": "skipped", "error": "error"}
+
+
+class ResultsSession:
+    def __init__(self, scale: str, dataset: str, device: str):
+        self.scale, self.dataset, self.device = scale, dataset, device
+        self.started = time.time()
+        self.claims: dict[str, dict] = {}     # claim id -> claim entry (items appended in order)
+        self.runs: dict[str, dict] = {}       # run key -> run entry
+        self.trained = 0
+        self.cached = 0
+
+    # ------------------------------------------------------------------ collecting
+    def add(self, payload: dict, outcome: str, reason: str, duration: float) -> None:
+        info = payload["info"]
+        entry = self.claims.setdefault(info["id"], {**info, "verdict": None, "items": []})
+        item = dict(payload["evidence"])
+        item.update(outcome=outcome, verdict=VERDICT_OF[outcome], reason=reason, duration=duration)
+        entry["items"].append(item)
+        for key, run in payload.get("runs", {}).items():
+            if key not in self.runs:
+                self.trained += not run["cached"]
+                self.cached += run["cached"]
+            self.runs.setdefault(key, run)
+
+    @property
+    def has_claims(self) -> bool:
+        return bool(self.claims)
+
+    # ------------------------------------------------------------------ verdicts
+    @staticmethod
+    def claim_verdict(items: list[dict]) -> str:
+        verdicts = {i["verdict"] for i in items}
+        if "error" in verdicts:
+            return "error"
+        ran = verdicts - {"skipped"}
+        if not ran:
+            return "skipped"   # every variant skipped: shown as a problem, not a pass
+        if ran == {"reproduced"}:
+            return "reproduced"
+        if ran == {"not_reproduced"}:
+            return "not_reproduced"
+        return "partial"
+
+    def results(self) -> dict:
+        claims = []
+        for entry in self.claims.values():
+            entry["verdict"] = self.claim_verdict(entry["items"])
+            claims.append(entry)
+        return {"schema": SCHEMA, "rethinkbench_version": __version__,
+                "created": provenance()["date"], "total_seconds": round(time.time() - self.started, 2),
+                "scale": self.scale, "dataset": self.dataset, "device": self.device,
+                "provenance": provenance(self.device if self.device != "cuda" else "cuda"),
+                "claims": claims, "runs": self.runs}
+
+    # ------------------------------------------------------------------ output
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "results.json"
+        write_json_atomic(path, self.results())
+        return path
+
+    def table_lines(self) -> list[str]:
+        rows = [("claim", "scale", "measured", "verdict")]
+        for cid, entry in self.claims.items():
+            verdict = self.claim_verdict(entry["items"])
+            measured = "; ".join(i.get("summary", "") for i in entry["items"] if i.get("summary"))
+            n_ok = sum(i["verdict"] == "reproduced" for i in entry["items"])
+            rows.append((cid, self.scale, _clip(measured, 70), f"{verdict} ({n_ok}/{len(entry['items'])})"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        return [fmt(rows[0]), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows[1:]]
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_finite(data), f, indent=1, allow_nan=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for everyone to read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finite(obj):
+    """NaN/inf become null so the file stays strict JSON (a diverged number must not lose the rest)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

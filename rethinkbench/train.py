@@ -1,0 +1,223 @@
+"""train(cfg) -> RunResult: the one training loop every claim uses, at every scale.
+
+Fast by construction (airbench-style): the whole dataset sits on the device as tensors, a batch is
+an index slice, the random crop is one batched gather, and nothing syncs with the host inside an
+epoch. Training accuracy is tracked for free on the batches as they are trained (a lower bound: the
+predictions are made before each update); once it reaches FIT_CHECK_FROM a full eval-mode pass over
+the training set confirms or refutes 100% fit. That pass is what `steps_to_fit` counts.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .corruptions import corrupt
+from .data import Dataset, balanced_subset, load_dataset, random_crop_batch, subset
+from .errors import TrainingDiverged, UsageError
+from .models import build_model
+from .provenance import provenance
+from .seeding import derive_seed, generator
+
+FIT_CHECK_FROM = 0.9   # running accuracy at which an epoch ends with a full-pass fit check
+EVAL_BATCH = 2048
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    history: list[dict]
+    epochs_to_fit: int | None
+    steps_to_fit: int | None
+    final_train_acc: float
+    final_test_acc: float
+    best_test_acc: float
+    wall_seconds: float
+    provenance: dict = field(default_factory=dict)
+    per_example_correct: list[int] | None = None
+    cached: bool = False     # set by the cache when this result was loaded, not trained
+    model: torch.nn.Module | None = field(default=None, repr=False)  # only with keep_model
+
+    @property
+    def fitted(self) -> bool:
+        return self.steps_to_fit is not None
+
+    def to_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "key": self.config.key(), "history": self.history,
+                "epochs_to_fit": self.epochs_to_fit, "steps_to_fit": self.steps_to_fit,
+                "final_train_acc": self.final_train_acc, "final_test_acc": self.final_test_acc,
+                "best_test_acc": self.best_test_acc, "wall_seconds": self.wall_seconds,
+                "provenance": self.provenance, "per_example_correct": self.per_example_correct}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunResult":
+        return cls(config=RunConfig.from_dict(d["config"]), history=d["history"],
+                   epochs_to_fit=d["epochs_to_fit"], steps_to_fit=d["steps_to_fit"],
+                   final_train_acc=d["final_train_acc"], final_test_acc=d["final_test_acc"],
+                   best_test_acc=d["best_test_acc"], wall_seconds=d["wall_seconds"],
+                   provenance=d.get("provenance", {}), per_example_correct=d.get("per_example_correct"))
+
+
+def lr_at(step: int, cfg: RunConfig) -> float:
+    """The paper's schedule: lr x 0.95 per 390 steps (one CIFAR-10 epoch at batch 128).
+
+    Counted in steps rather than passes so that on a small subset the lr does not die long before
+    the data is fitted (CLAIMS.md §1)."""
+    return cfg.effective_lr * cfg.lr_decay ** (step // cfg.decay_steps)
+
+
+@torch.no_grad()
+def predict(model, x: torch.Tensor, autocast) -> torch.Tensor:
+    """Predicted classes for x in eval mode, in chunks."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], EVAL_BATCH):
+        with autocast():
+            out.append(model(x[i:i + EVAL_BATCH]).argmax(1))
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} asked for, but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, progress=False,
+          on_epoch=None, keep_model: bool = False) -> RunResult:
+    """Train the run `cfg` describes and return what was measured.
+
+    `dataset`: use this in-memory Dataset instead of loading `cfg.dataset` (cfg.corruption is still
+    applied to it). `progress`: True for a tqdm bar on stderr. `on_epoch(cfg, record)` is called after
+    every epoch with the history record (the pytest plugin uses it for progress lines).
+    `keep_model`: attach the trained network (eval mode, on cfg.device) as `result.model`.
+    """
+    if not isinstance(cfg, RunConfig):
+        raise UsageError(f"train() takes a RunConfig, got {type(cfg).__name__}")
+    device = _resolve_device(cfg.device)
+    if dataset is None:
+        dataset = load_dataset(cfg.dataset, cfg.split_seed, n_train=cfg.n_train, root=data_root)
+    elif cfg.n_train is not None and cfg.n_train < dataset.n_train:
+        dataset = subset(dataset, balanced_subset(dataset.y_train, cfg.n_train, cfg.split_seed, dataset.name))
+    ds = corrupt(dataset, cfg.corruption, cfg.level, cfg.seed).to(device)
+    if cfg.random_crop and ds.x_train_raw is None:
+        raise UsageError("random_crop needs the dataset's uncropped images (Dataset.x_train_raw)")
+    cuda = device.type == "cuda"
+    # bf16 autocast on CUDA only: on CPU it is slower and would change the numbers we compare.
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    fork_devices = [device] if cuda else []
+    with torch.random.fork_rng(devices=fork_devices):
+        # Init and dropout draw from the global RNG inside this fork only: the caller's RNG state
+        # is restored on exit, and the run is a function of cfg.seed alone.
+        torch.manual_seed(derive_seed(cfg.seed, "init"))
+        model = build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout).to(device)
+        if cuda and not cfg.model.startswith("mlp"):
+            model = model.to(memory_format=torch.channels_last)
+        result = _fit(cfg, model, ds, device, autocast, progress, on_epoch)
+    if keep_model:
+        result.model = model.eval()
+    return result
+
+
+def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.effective_lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay)
+    order_gen = generator(cfg.seed, "order")
+    crop_gen = generator(cfg.seed, "crop", device=device) if cfg.random_crop else None
+    n, bs = ds.n_train, cfg.batch_size
+    steps_per_epoch = math.ceil(n / bs)
+    max_steps = cfg.max_steps or cfg.max_epochs * steps_per_epoch
+    history, step, epoch = [], 0, 0
+    epochs_to_fit = steps_to_fit = None
+    bar = _progress_bar(cfg, progress)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    start = time.perf_counter()
+    model.train()
+    while step < max_steps:
+        epoch += 1
+        perm = torch.randperm(n, generator=order_gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for i in range(0, n, bs):
+            if step >= max_steps:
+                break
+            idx = perm[i:i + bs]
+            xb = random_crop_batch(ds.x_train_raw[idx], crop_gen) if crop_gen is not None else ds.x_train[idx]
+            yb = ds.y_train[idx]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            with autocast():
+                out = model(xb)
+                loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (out.argmax(1) == yb).sum()
+            seen += len(idx)
+            step += 1
+        train_loss = loss_sum.item() / seen   # the one host sync per epoch
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(
+                f"training loss became {train_loss} in epoch {epoch} (by step {step}) of run "
+                f"{cfg.label()!r} at lr {lr_at(step, cfg):g}; this run is not cached")
+        record = {"epoch": epoch, "step": step, "train_loss": train_loss,
+                  "train_acc": correct.item() / seen, "lr": lr_at(step - 1, cfg)}
+        record["test_acc"] = _accuracy(predict(model, ds.x_test, autocast), ds.y_test)
+        if cfg.track_subsets or record["train_acc"] >= FIT_CHECK_FROM:
+            right = predict(model, ds.x_train, autocast) == ds.y_train
+            record["train_acc_full"] = right.float().mean().item()
+            if cfg.track_subsets:
+                _subset_accuracy(record, right, ds.corrupted)
+            if record["train_acc_full"] == 1.0 and steps_to_fit is None:
+                epochs_to_fit, steps_to_fit = epoch, step
+        sync()
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{train_loss:.3f}", acc=f"{record['train_acc']:.3f}")
+        if on_epoch is not None:
+            on_epoch(cfg, record)
+        if steps_to_fit is not None and cfg.stop_at_fit:
+            break
+    if bar is not None:
+        bar.close()
+    sync()
+    wall = time.perf_counter() - start
+    right = predict(model, ds.x_train, autocast) == ds.y_train
+    test_accs = [h["test_acc"] for h in history]
+    return RunResult(config=cfg, history=history, epochs_to_fit=epochs_to_fit, steps_to_fit=steps_to_fit,
+                     final_train_acc=right.float().mean().item(), final_test_acc=test_accs[-1],
+                     best_test_acc=max(test_accs), wall_seconds=wall,
+                     provenance=provenance(device),
+                     per_example_correct=right.int().tolist() if cfg.record_per_example else None)
+
+
+def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    return (pred == y).float().mean().item()
+
+
+def _subset_accuracy(record: dict, right: torch.Tensor, corrupted: torch.Tensor | None) -> None:
+    """Training accuracy (against the labels trained on) on the clean and on the corrupted subset."""
+    if corrupted is None:
+        return
+    for name, mask in (("clean_acc", ~corrupted), ("noisy_acc", corrupted)):
+        record[name] = right[mask].float().mean().item() if bool(mask.any()) else None
+
+
+def _progress_bar(cfg: RunConfig, progress):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.max_epochs, desc=cfg.label(), unit="ep", leave=False,
+                file=progress if hasattr(progress, "write") else None)
