@@ -47,6 +47,8 @@ class ResultsCache:
             return None
         try:
             blob = json.loads(path.read_text())
+            if not isinstance(blob, dict):
+                raise ValueError(f"entry is a JSON {type(blob).__name__}, not an object")
             if blob.get("harness") != HARNESS_VERSION or blob["result"]["config"] != cfg.to_dict():
                 raise ValueError("entry belongs to another config or harness version")
             result = RunResult.from_dict(blob["result"])

@@ -6,6 +6,7 @@ the fields plus the harness version) names the run in the results cache and in r
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -46,12 +47,17 @@ class RunConfig:
 
     def __post_init__(self):
         check = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(msg))
+        check(isinstance(self.dataset, str), f"dataset must be a name (str), got {self.dataset!r}")
+        check(isinstance(self.device, str), f"device must be a name like 'cpu' or 'cuda', got {self.device!r}")
         check(self.dataset in DATASETS or self.dataset.startswith("custom:"),
               f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
         object.__setattr__(self, "level", check_corruption(self.corruption, self.level))
         check(self.model in MODELS, f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
         check(_num(self.width) and self.width > 0, f"width must be > 0, got {self.width!r}")
         check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
+        check(_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
+        for flag in ("random_crop", "stop_at_fit", "track_subsets", "record_per_example"):
+            check(isinstance(getattr(self, flag), bool), f"{flag} must be True or False, got {getattr(self, flag)!r}")
         check(self.n_train is None or (_int(self.n_train) and self.n_train > 0),
               f"n_train must be a positive integer or None, got {self.n_train!r}")
         check(self.lr is None or (_num(self.lr) and self.lr > 0), f"lr must be > 0, got {self.lr!r}")
@@ -70,6 +76,11 @@ class RunConfig:
         check(not (self.random_crop and self.corruption in ("shuffled_pixels", "random_pixels", "gaussian")),
               f"random_crop cannot be combined with {self.corruption!r}: cropping would move the "
               f"randomized pixels (the paper runs randomized inputs without augmentation)")
+        # 1 and 1.0 are the same config: store floats as floats so equal configs share a key.
+        for name in ("width", "momentum", "lr_decay", "weight_decay", "dropout"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.lr is not None:
+            object.__setattr__(self, "lr", float(self.lr))
 
     @property
     def effective_lr(self) -> float:
@@ -105,7 +116,7 @@ class RunConfig:
 
 
 def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _int(v) -> bool:

@@ -55,9 +55,8 @@ def corrupt(ds: Dataset, kind: str, level: float | None = None, seed: int = 0) -
     y_clean = ds.y_train_clean if ds.y_train_clean is not None else ds.y_train
     info = {**ds.info, "corruption": label, "corruption_level": level, "corruption_seed": seed}
     if kind == "true_labels":
-        return replace(ds, y_train_clean=y_clean.clone(),
-                       corrupted=torch.zeros(ds.n_train, dtype=torch.bool, device=ds.y_train.device),
-                       info=info)
+        # Labels as they are: on an already corrupted dataset the mask still says which differ.
+        return replace(ds, y_train_clean=y_clean.clone(), corrupted=ds.y_train != y_clean, info=info)
     if kind == "partial_labels":
         y_new = partial_labels(ds.y_train, ds.num_classes, level, seed)
         return replace(ds, y_train=y_new, y_train_clean=y_clean.clone(), corrupted=y_new != y_clean,

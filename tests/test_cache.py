@@ -1,0 +1,271 @@
+"""The results cache (rethinkbench/cache.py): pytest-cacheprovider semantics. An unreadable entry is
+a miss with a CacheWarning, a failed write is a warning, an interrupted write leaves nothing, failed
+runs are never stored."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import pytest
+import torch
+
+import rethinkbench as rb
+from rethinkbench import cache as cache_mod
+from rethinkbench.cache import CacheWarning, ResultsCache, cached_train
+from rethinkbench.train import RunResult
+
+
+def make_result(seed=0, acc=1.0, **cfg_kw) -> RunResult:
+    """A finished-looking RunResult without training (the cache only stores and compares dicts)."""
+    cfg = rb.RunConfig(model="mlp1x512", width=0.25, n_train=200, seed=seed, **cfg_kw)
+    history = [{"epoch": 1, "step": 2, "train_loss": 2.3, "train_acc": 0.2, "test_acc": 0.1, "seconds": 0.1,
+                "lr": 0.01},
+               {"epoch": 2, "step": 4, "train_loss": 0.1, "train_acc": 0.99, "test_acc": 0.5, "seconds": 0.2,
+                "lr": 0.01, "train_acc_full": acc}]
+    return RunResult(config=cfg, history=history, epochs_to_fit=2 if acc == 1.0 else None,
+                     steps_to_fit=4 if acc == 1.0 else None, final_train_acc=acc, final_test_acc=0.5,
+                     best_test_acc=0.5, wall_seconds=0.25, provenance={"device": "cpu"},
+                     per_example_correct=[1, 0, 1])
+
+
+def same_numbers(a: RunResult, b: RunResult) -> bool:
+    da, db = a.to_dict(), b.to_dict()
+    return da == db
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return ResultsCache(tmp_path / "cache")
+
+
+def temp_files(directory):
+    return [p.name for p in directory.iterdir() if p.name.startswith(".tmp")] if directory.exists() else []
+
+
+def test_put_get_roundtrip(cache):
+    res = make_result()
+    assert cache.get(res.config) is None and cache.misses == 1
+    path = cache.put(res)
+    assert path == cache.path(res.config) and path.exists()
+    assert not res.cached, "put must not mark the stored result"
+    hit = cache.get(res.config)
+    assert hit is not None and hit.cached is True
+    assert same_numbers(hit, res) and hit.config == res.config
+    assert cache.hits == 1 and len(cache) == 1
+    assert temp_files(cache.dir) == []
+
+
+def test_entries_are_json_named_by_the_config_key(cache):
+    res = make_result()
+    cache.put(res)
+    blob = json.loads(cache.path(res.config).read_text())
+    assert cache.path(res.config).name == f"{res.config.key()}.json"
+    assert blob["result"]["config"] == res.config.to_dict()
+
+
+def test_directory_is_created_with_a_gitignore(tmp_path):
+    c = ResultsCache(tmp_path / "deep" / "er" / "cache")
+    assert not c.dir.exists()
+    c.put(make_result())
+    gitignore = c.dir / ".gitignore"
+    assert gitignore.exists() and "*" in gitignore.read_text().split()
+    assert not [p for p in c.dir.parent.iterdir() if p.name.startswith(".tmp")], "stray temp dir"
+
+
+@pytest.mark.parametrize("garbage", [
+    b"\xff\xfe\x00garbage\x80", b"", b"{\"harness\": \"1\", \"result\": {\"con", b"null", b"[]", b"42",
+    b"\"a string\"", b"{}", b"{\"harness\": \"1\", \"result\": []}",
+    b"{\"harness\": \"1\", \"result\": {\"config\": null}}",
+], ids=["binary", "empty", "truncated", "null", "list", "number", "string", "empty-object",
+        "result-list", "config-null"])
+def test_corrupt_entry_is_a_miss_with_a_warning(cache, garbage):
+    res = make_result()
+    cache.put(res)
+    cache.path(res.config).write_bytes(garbage)
+    with pytest.warns(CacheWarning, match="unreadable cache entry"):
+        assert cache.get(res.config) is None
+    assert cache.misses == 1 and cache.hits == 0
+    cache.put(res)   # and the entry can be rewritten
+    assert cache.get(res.config).cached
+
+
+def test_entry_of_a_matching_config_with_missing_fields_is_a_miss(cache):
+    res = make_result()
+    blob = {"harness": "1", "result": {"config": res.config.to_dict(), "history": []}}
+    cache._ensure_dir()
+    cache.path(res.config).write_text(json.dumps(blob))
+    with pytest.warns(CacheWarning):
+        assert cache.get(res.config) is None
+
+
+def test_entry_of_another_config_under_the_same_name_is_a_miss(cache):
+    a, b = make_result(seed=0), make_result(seed=1)
+    cache.put(a)
+    cache.path(a.config).replace(cache.path(b.config))   # b's name, a's content
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheWarning)
+        assert cache.get(b.config) is None
+    assert cache.get(a.config) is None and cache.hits == 0
+
+
+def test_entry_of_another_harness_version_is_a_miss(cache, monkeypatch):
+    res = make_result()
+    cache.put(res)
+    monkeypatch.setattr(cache_mod, "HARNESS_VERSION", "999")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheWarning)
+        assert cache.get(res.config) is None
+
+
+def test_interrupted_write_leaves_no_entry_and_no_temp_file(cache, monkeypatch):
+    res = make_result()
+    cache._ensure_dir()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put(res)
+    monkeypatch.undo()
+    assert not cache.path(res.config).exists()
+    assert temp_files(cache.dir) == [] and len(cache) == 0
+
+
+def test_write_interrupted_half_way_through_the_file(cache, monkeypatch):
+    old = make_result(acc=1.0)
+    cache.put(old)
+    real_fdopen = os.fdopen
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, text):
+            self.f.write(text[: len(text) // 2])
+            self.f.flush()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: HalfWriter(real_fdopen(fd, *a, **k)))
+    new = make_result(acc=0.5)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put(new)
+    monkeypatch.undo()
+    assert temp_files(cache.dir) == []
+    hit = cache.get(old.config)   # the old entry is intact
+    assert hit is not None and hit.final_train_acc == 1.0
+
+
+def test_failed_replace_is_a_warning_and_leaves_nothing(cache, monkeypatch):
+    res = make_result()
+
+    def failing(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.warns(CacheWarning, match="could not write cache entry"):
+        assert cache.put(res) is None
+    monkeypatch.undo()
+    assert temp_files(cache.dir) == [] and len(cache) == 0
+
+
+def test_failing_json_dumps_leaves_nothing(cache, monkeypatch):
+    res = make_result()
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache_mod.json, "dumps", boom)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put(res)
+    monkeypatch.undo()
+    assert not cache.path(res.config).exists() and temp_files(cache.dir) == []
+
+
+def test_unwritable_directory_is_a_warning_not_a_crash(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    c = ResultsCache(blocker / "cache")
+    with pytest.warns(CacheWarning, match="could not write"):
+        assert c.put(make_result()) is None
+    assert c.get(make_result().config) is None and len(c) == 0
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def test_read_only_directory_is_a_warning_not_a_crash(tmp_path):
+    c = ResultsCache(tmp_path / "cache")
+    c.put(make_result(seed=0))
+    c.dir.chmod(0o500)
+    try:
+        with pytest.warns(CacheWarning):
+            assert c.put(make_result(seed=1)) is None
+    finally:
+        c.dir.chmod(0o700)
+
+
+def test_clear_counts_entries_and_removes_temp_files(cache):
+    assert cache.clear() == 0   # no directory yet
+    for s in range(3):
+        cache.put(make_result(seed=s))
+    (cache.dir / ".tmp-leftover.json").write_text("{")
+    assert len(cache) == 3
+    assert cache.clear() == 3
+    assert len(cache) == 0 and temp_files(cache.dir) == []
+    assert (cache.dir / ".gitignore").exists()
+    assert cache.clear() == 0
+
+
+def test_disabled_cache_never_writes(tmp_path):
+    c = ResultsCache(tmp_path / "cache", enabled=False)
+    res = make_result()
+    assert c.put(res) is None and c.get(res.config) is None
+    assert not c.dir.exists()
+    calls = []
+    train = lambda cfg: calls.append(cfg) or make_result()
+    cached_train(res.config, c, train)
+    cached_train(res.config, c, train)
+    assert len(calls) == 2 and not c.dir.exists()
+
+
+def test_cached_train_trains_once(cache):
+    calls = []
+
+    def train(cfg, **kw):
+        calls.append(kw)
+        return make_result()
+
+    cfg = make_result().config
+    first = cached_train(cfg, cache, train, data_root="x")
+    second = cached_train(cfg, cache, train, data_root="x")
+    assert len(calls) == 1 and calls[0] == {"data_root": "x"}
+    assert not first.cached and second.cached and same_numbers(first, second)
+    assert cached_train(cfg, None, train).cached is False and len(calls) == 2
+
+
+def test_a_failing_run_is_not_cached(cache):
+    cfg = rb.RunConfig(dataset="custom:inf", width=0.25, max_epochs=2, batch_size=8)
+    bad = rb.Dataset(torch.full((16, 1, 4, 4), float("inf")), torch.arange(16) % 2,
+                     torch.zeros(4, 1, 4, 4), torch.zeros(4, dtype=torch.int64), num_classes=2)
+    with pytest.raises(rb.TrainingDiverged):
+        cached_train(cfg, cache, rb.train, dataset=bad)
+    assert len(cache) == 0 and not cache.path(cfg).exists()
+
+    def interrupted(cfg, **kw):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached_train(cfg, cache, interrupted)
+    assert len(cache) == 0
+    # the next attempt trains (nothing was stored) and then is stored
+    good = rb.Dataset(torch.randn(16, 1, 4, 4), torch.arange(16) % 2, torch.zeros(4, 1, 4, 4),
+                      torch.zeros(4, dtype=torch.int64), num_classes=2)
+    res = cached_train(cfg, cache, rb.train, dataset=good)
+    assert not res.cached and len(cache) == 1
+    assert cached_train(cfg, cache, rb.train, dataset=good).cached

@@ -1,0 +1,165 @@
+"""RunConfig (rethinkbench/config.py): validation of every field, the cache key, replace()."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import rethinkbench as rb
+from rethinkbench.config import RunConfig
+
+# For every field, a valid value different from the default (each must change the key).
+OTHER = dict(dataset="cifar10", corruption="random_labels", model="alexnet_small", width=0.5, seed=1,
+             split_seed=1, n_train=100, lr=0.05, momentum=0.5, lr_decay=0.9, decay_steps=100,
+             batch_size=64, weight_decay=1e-4, random_crop=True, dropout=0.5, max_epochs=10,
+             max_steps=50, stop_at_fit=False, track_subsets=True, record_per_example=True,
+             device="cuda")
+
+
+def test_other_covers_every_field():
+    assert set(OTHER) | {"level"} == {f.name for f in dataclasses.fields(RunConfig)}
+
+
+# ----------------------------------------------------------------------------- validation
+
+BAD = [
+    ("dataset", "nope"), ("dataset", "MNIST"), ("dataset", 3),
+    ("corruption", "nope"),
+    ("model", "resnet"), ("model", None),
+    ("width", 0), ("width", -1.0), ("width", "1"), ("width", True), ("width", float("nan")),
+    ("width", float("inf")),
+    ("seed", 1.5), ("seed", "0"), ("seed", True), ("seed", None),
+    ("split_seed", 1.5), ("split_seed", None),
+    ("n_train", 0), ("n_train", -5), ("n_train", 1.5), ("n_train", True),
+    ("lr", 0), ("lr", -0.1), ("lr", 0.0), ("lr", float("nan")), ("lr", float("inf")), ("lr", "0.1"),
+    ("momentum", -0.1), ("momentum", 1.0), ("momentum", float("nan")),
+    ("lr_decay", 0), ("lr_decay", 1.5), ("lr_decay", -0.95),
+    ("decay_steps", 0), ("decay_steps", 1.5), ("decay_steps", -390),
+    ("batch_size", 0), ("batch_size", 2.5), ("batch_size", True), ("batch_size", "128"),
+    ("weight_decay", -1e-4), ("weight_decay", float("nan")), ("weight_decay", float("inf")),
+    ("random_crop", "no"), ("stop_at_fit", "false"), ("record_per_example", None),
+    ("dropout", 1.0), ("dropout", -0.1), ("dropout", float("nan")),
+    ("max_epochs", 0), ("max_epochs", 2.5), ("max_epochs", None),
+    ("max_steps", 0), ("max_steps", -1), ("max_steps", 1.5),
+    ("device", "tpu"), ("device", "gpu"), ("device", 0),
+]
+
+
+@pytest.mark.parametrize("field, value", BAD, ids=[f"{f}={v!r}" for f, v in BAD])
+def test_bad_field_is_a_usage_error_naming_the_value(field, value):
+    with pytest.raises(rb.UsageError) as exc:
+        RunConfig(**{field: value})
+    assert repr(value) in str(exc.value) or str(value) in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize("corruption", ["shuffled_pixels", "random_pixels", "gaussian"])
+def test_random_crop_cannot_move_randomized_pixels(corruption):
+    with pytest.raises(rb.UsageError, match=f"random_crop.*{corruption}"):
+        RunConfig(corruption=corruption, random_crop=True)
+
+
+@pytest.mark.parametrize("corruption", ["true_labels", "random_labels"])
+def test_random_crop_with_label_corruptions_is_fine(corruption):
+    assert RunConfig(corruption=corruption, random_crop=True).random_crop
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(corruption="partial_labels"), "needs level"),
+    (dict(corruption="partial_labels", level=1.5), "1.5"),
+    (dict(corruption="random_labels", level=0.5), "takes no level"),
+    (dict(level=0.5), "takes no level"),
+])
+def test_level_rules(kw, match):
+    with pytest.raises(rb.UsageError, match=match):
+        RunConfig(**kw)
+
+
+def test_valid_configs():
+    assert RunConfig().effective_lr == 0.01
+    assert RunConfig(model="inception_small").effective_lr == 0.1
+    assert RunConfig(lr=0.5).effective_lr == 0.5
+    assert RunConfig(corruption="partial_labels", level=1).level == 1.0
+    assert RunConfig(dataset="custom:mine").dataset == "custom:mine"
+    assert RunConfig(device="cuda:1").device == "cuda:1"   # valid without CUDA: checked at train time
+    assert RunConfig(**OTHER).to_dict()["dataset"] == "cifar10"
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunConfig().lr = 1.0
+
+
+# ----------------------------------------------------------------------------- key
+
+def test_equal_configs_have_equal_keys():
+    a = RunConfig(model="mlp3x512", corruption="partial_labels", level=0.4, seed=2, n_train=500)
+    b = RunConfig(seed=2, n_train=500, level=0.4, corruption="partial_labels", model="mlp3x512")
+    assert a == b and a.key() == b.key()
+    assert RunConfig.from_dict(a.to_dict()) == a and RunConfig.from_dict(a.to_dict()).key() == a.key()
+    assert a.replace(seed=2).key() == a.key()
+
+
+@pytest.mark.parametrize("field, value", [("width", 1), ("weight_decay", 0), ("lr", 1)])
+def test_int_and_float_spellings_of_a_number_are_one_config_and_one_key(field, value):
+    """`RunConfig(width=1) == RunConfig(width=1.0)` (dataclass equality), so they are the same run
+    and must share the cache key; a key that differs makes Runner.many (which de-duplicates
+    configs by equality, then looks results up by key) return None for the second spelling."""
+    a, b = RunConfig(**{field: value}), RunConfig(**{field: float(value)})
+    assert a == b
+    assert a.key() == b.key()
+
+
+@pytest.mark.parametrize("field", sorted(OTHER))
+def test_any_field_change_changes_the_key(field):
+    assert RunConfig().replace(**{field: OTHER[field]}).key() != RunConfig().key()
+
+
+def test_all_single_field_changes_give_distinct_keys():
+    keys = {RunConfig().replace(**{f: v}).key() for f, v in OTHER.items()}
+    keys.add(RunConfig(corruption="partial_labels", level=0.3).key())
+    keys.add(RunConfig(corruption="partial_labels", level=0.4).key())
+    assert len(keys) == len(OTHER) + 2
+
+
+def test_key_is_stable_across_processes():
+    """The key is a content hash (no Python hash(), no id()): another interpreter with a different
+    hash seed computes the same key for the same fields."""
+    cfg = RunConfig(model="alexnet_small", corruption="partial_labels", level=0.2, seed=7, width=0.25,
+                    n_train=1000, random_crop=True)
+    code = ("from rethinkbench.config import RunConfig as R; "
+            "print(R(model='alexnet_small', corruption='partial_labels', level=0.2, seed=7, "
+            "width=0.25, n_train=1000, random_crop=True).key())")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONHASHSEED": "12345",
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == cfg.key()
+    assert len(cfg.key()) == 20 and int(cfg.key(), 16) >= 0
+
+
+# ----------------------------------------------------------------------------- replace / label
+
+def test_replace_unknown_field_is_a_usage_error_naming_it():
+    with pytest.raises(rb.UsageError, match=r"unknown RunConfig field\(s\) \['learning_rate'\]") as exc:
+        RunConfig().replace(learning_rate=0.1)
+    assert "lr" in str(exc.value)
+
+
+def test_replace_validates_the_new_values():
+    with pytest.raises(rb.UsageError, match="lr must be > 0"):
+        RunConfig().replace(lr=-1.0)
+    cfg = RunConfig().replace(corruption="partial_labels", level=0.3)
+    assert cfg.level == 0.3 and cfg.corruption == "partial_labels"
+
+
+def test_label_names_the_run():
+    label = RunConfig(model="alexnet_small", corruption="partial_labels", level=0.4, width=0.25,
+                      random_crop=True, weight_decay=5e-4, n_train=1000, seed=3).label()
+    for part in ("alexnet_small", "partial_labels(0.4)", "w0.25", "crop", "wd0.0005", "n1000", "seed3"):
+        assert part in label

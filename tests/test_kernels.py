@@ -1,0 +1,144 @@
+"""Unit and property tests of rethinkbench.kernels / rethinkbench.features (Zhang et al. §5)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from rethinkbench import features, kernels, linalg
+from rethinkbench.errors import UsageError
+
+
+def _direct_kernel(X, Z, gamma):
+    return torch.exp(-gamma * torch.cdist(X.double(), Z.double()).square())
+
+
+def test_gaussian_kernel_matches_the_definition_and_chunking_changes_nothing(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    X, Z = torch.rand(37, 11, generator=g), torch.rand(23, 11, generator=g)
+    K = kernels.gaussian_kernel(X, Z, gamma=0.7)
+    assert K.dtype == torch.float64 and K.shape == (37, 23)
+    assert torch.allclose(K, _direct_kernel(X, Z, 0.7), rtol=0, atol=1e-13)
+    monkeypatch.setattr(linalg, "CPU_CHUNK_BYTES", 1)          # one row per chunk
+    assert torch.equal(kernels.gaussian_kernel(X, Z, gamma=0.7), K)
+    S = kernels.gaussian_kernel(X, gamma=0.7)
+    assert torch.allclose(S, S.T, atol=1e-15) and torch.allclose(S.diagonal(), torch.ones(37, dtype=torch.float64))
+
+
+def test_chunk_rows_respects_the_budget(monkeypatch):
+    monkeypatch.setattr(linalg, "CPU_CHUNK_BYTES", 1000)
+    assert linalg.chunk_rows(100, "cpu") == 10
+    assert linalg.chunk_rows(100, "cpu", total=4) == 4
+    assert linalg.chunk_rows(10**9, "cpu") == 1
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.integers(1, 25), st.integers(1, 6), st.integers(1, 3), st.floats(0.05, 5.0),
+       st.integers(0, 2**31 - 1), st.booleans())
+def test_kernel_interpolant_fits_its_targets(n, d, k, gamma, seed, overwrite):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(n, d, generator=g, dtype=torch.float64) * 3
+    Y = torch.randn(n, k, generator=g, dtype=torch.float64)
+    K = _direct_kernel(X, X, gamma)
+    cond = float(torch.linalg.cond(K, 1))
+    assume(cond < 1e10)          # beyond that float64 has too few digits left to check against
+    fit = kernels.fit_kernel_interpolant(X, Y, gamma=gamma, overwrite=overwrite)
+    assert fit.method == "cholesky"
+    scale = float((K.abs() @ fit.alpha.abs()).max())    # round-off scale of K @ alpha
+    assert float((K @ fit.alpha - Y).abs().max()) <= 1e-12 * cond * float(Y.abs().max())
+    assert float((fit.predict(X) - K @ fit.alpha).abs().max()) <= 1e-13 * scale
+    assert float((fit.predict_train() - K @ fit.alpha).abs().max()) <= 1e-13 * scale
+    assert (fit.K is None) == overwrite
+    quad = float(torch.einsum("ik,ij,jk->", fit.alpha, K, fit.alpha))
+    assert fit.rkhs_norm**2 == pytest.approx(quad, abs=1e-12 * scale * float(fit.alpha.abs().sum()))
+    # the condition estimate is a lower bound that is rarely far off
+    assert 0.1 * cond <= fit.cond1 <= cond * (1 + 1e-6)
+
+
+def test_indefinite_system_falls_back_to_lu():
+    K0 = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)
+    Y = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    alpha, method, quad, cond = kernels.solve_kernel_system(K0.clone(), Y, overwrite=False)
+    assert method == "lu" and torch.allclose(K0 @ alpha, Y)
+    alpha2, method2, *_ = kernels.solve_kernel_system(K0.clone(), Y, rebuild=K0.clone)
+    assert method2 == "lu" and torch.allclose(alpha2, alpha)
+    with pytest.raises(UsageError, match="rebuild"):
+        kernels.solve_kernel_system(K0.clone(), Y)
+
+
+def test_ridge_is_added_to_the_diagonal():
+    K0 = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    Y = torch.eye(2, dtype=torch.float64)
+    alpha, *_ = kernels.solve_kernel_system(K0.clone(), Y, ridge=0.5)
+    assert torch.allclose((K0 + 0.5 * torch.eye(2, dtype=torch.float64)) @ alpha, Y)
+
+
+def test_kernel_classification_on_separable_toy_data():
+    g = torch.Generator().manual_seed(1)
+    centers = torch.tensor([[0.0, 0.0], [4.0, 4.0]])
+    y = torch.randint(0, 2, (60,), generator=g)
+    x = centers[y] + 0.3 * torch.randn(60, 2, generator=g)
+    res = kernels.kernel_classification(x[:40], y[:40], x[40:], y[40:], num_classes=2, gamma=0.5)
+    assert res.train_error == 0.0 and res.test_error == 0.0
+    assert res.max_train_residual < 1e-8
+    assert res.rkhs_norm == pytest.approx(res.rkhs_norm_check, rel=1e-8)
+
+
+def test_bad_kernel_arguments():
+    with pytest.raises(UsageError, match="gamma"):
+        kernels.gaussian_kernel(torch.ones(2, 2), gamma=0)
+    with pytest.raises(UsageError, match="features"):
+        kernels.gaussian_kernel(torch.ones(2, 2), torch.ones(2, 3), gamma=1.0)
+    with pytest.raises(UsageError, match="unknown dataset"):
+        kernels.load_pixels("imagenet")
+
+
+def test_gabor_bank_is_admissible():
+    bank = features.gabor_bank()
+    assert bank.shape[0] == len(features.GABOR_WAVELENGTHS) * features.GABOR_ORIENTATIONS
+    assert bank.shape[-1] % 2 == 1
+    assert float(bank.sum(dim=(1, 2)).abs().max()) < 1e-6          # no DC response
+
+
+def test_gabor_features_equal_direct_convolution():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(5, 1, 28, 28, generator=g)
+    f = features.gabor_features(x)
+    assert f.shape == (5, (1 + 16) * 14 * 14)
+    bank = features.gabor_bank().to(torch.complex128)
+    s = bank.shape[-1]
+    conv = lambda w: F.conv2d(x.double(), w.flip(-1, -2)[:, None], padding=s // 2)   # noqa: E731
+    mod = torch.sqrt(conv(bank.real) ** 2 + conv(bank.imag) ** 2)
+    ref = F.avg_pool2d(torch.cat([x.double(), mod], dim=1), 2).flatten(1)
+    assert torch.allclose(f.double(), ref, atol=1e-5)
+
+
+def test_gabor_features_of_colour_images_and_bad_shapes():
+    f = features.gabor_features(torch.rand(2, 3, 8, 8), wavelengths=(2.0,), orientations=2)
+    assert f.shape == (2, 3 * 3 * 4 * 4)
+    with pytest.raises(UsageError, match=r"\(N, C, H, W\)"):
+        features.gabor_features(torch.rand(2, 8, 8))
+
+
+def test_matched_gamma_keeps_gamma_times_median():
+    x = torch.rand(50, 4, generator=torch.Generator().manual_seed(3))
+    m1, m2 = features.median_sq_distance(x), features.median_sq_distance(3 * x)
+    assert m2 == pytest.approx(9 * m1)
+    assert features.matched_gamma(0.02, m1, m2) == pytest.approx(0.02 / 9)
+
+
+def test_random_conv_gram_equals_explicit_features():
+    g = torch.Generator().manual_seed(4)
+    xtr, xte = torch.rand(6, 3, 10, 10, generator=g), torch.rand(4, 3, 10, 10, generator=g)
+    ktr, kte = features.random_conv_gram(xtr, xte, num_filters=7, block=3,
+                                         generator=torch.Generator().manual_seed(9))
+    gen = torch.Generator().manual_seed(9)
+    filters = torch.cat([features.random_filters(3, 3, generator=gen),
+                         features.random_filters(3, 3, generator=gen),
+                         features.random_filters(1, 3, generator=gen)])
+    ptr = features.random_conv_features(xtr, filters).double() / math.sqrt(28)
+    pte = features.random_conv_features(xte, filters).double() / math.sqrt(28)
+    assert torch.allclose(ktr, ptr @ ptr.T, rtol=1e-5) and torch.allclose(kte, pte @ ptr.T, rtol=1e-5)
+    assert features.random_conv_features(xtr, filters).shape == (6, 4 * 7)
