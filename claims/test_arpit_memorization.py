@@ -3,8 +3,9 @@ Networks": real data is learned pattern-first, noise by memorization.
 
 Their claims are directions (few numbers outside figures), so these tests assert directions. cpu
 scale: mnist5k with the harness's MLP 1x512 (their MNIST nets were 2x4096 MLPs; narrower here to fit
-two cores) and small AlexNet at 1/4 width for the CNN claims; the paper's (Zhang et al.)
-optimizer settings. paper scale: CIFAR-10 with small AlexNet / Inception.
+two cores) and small Inception at 1/8 width on 500 digits where a CNN is needed; Zhang et al.'s
+optimizer settings. The critical sample ratio at cpu scale uses the MLP (the trained networks must
+be kept, and retraining conv nets for it would cost minutes). paper scale: CIFAR-10 with small AlexNet / Inception.
 """
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from scipy import stats
 from rethinkbench import protocols
 from rethinkbench.evidence import ClaimInfo, spearman
 from rethinkbench.figspecs import bars, curves, xy
+
+from known_failures import known_failure
 
 # --------------------------------------------------------------------------- A-patterns-first
 
@@ -87,9 +90,9 @@ NOISE_SLOWER = ClaimInfo(
 
 
 @pytest.mark.claim(NOISE_SLOWER)
-@pytest.mark.models(default=["mlp1x512", "alexnet_small"], paper=["alexnet_small", "inception_small"])
+@pytest.mark.models(default=["mlp1x512", "inception_small"], paper=["alexnet_small", "inception_small"])
 @pytest.mark.parametrize("faster", ["true_labels", "gaussian"])
-def test_noise_is_slower(claim, run, seeds, model, faster):
+def test_noise_is_slower(claim, run, scale, seeds, model, faster):
     """H0: steps-to-fit on `faster` is not stochastically smaller than on random labels. One-sided
     exact Mann-Whitney U test over seeds, rejected at p ≤ 0.05. Shares the Z-F1a runs."""
     a = run.many(protocols.randomization(model, faster, seeds))
@@ -104,10 +107,8 @@ def test_noise_is_slower(claim, run, seeds, model, faster):
     claim.check(p <= 0.05 and all(r.fitted for r in a),
                 f"{model}: steps({faster}) = {np.mean(sa):.0f} (fitted {sum(r.fitted for r in a)}/{len(a)}) "
                 f"vs steps(random labels) = {np.mean(sb):.0f}, p = {p:.3f}",
-                known_failure=KNOWN_NOISE_SLOWER.get((run.config(model=model).dataset, model, faster)))
-
-
-KNOWN_NOISE_SLOWER: dict = {}
+                known_failure=known_failure(NOISE_SLOWER.id, scale, run.config(model=model).dataset,
+                                            f"{model}-{faster}"))
 
 
 # --------------------------------------------------------------------------- A-reg-hinders-noise
@@ -176,9 +177,12 @@ EASY = ClaimInfo(
 def test_easy_and_hard_examples(claim, run, scale, dataset, model):
     """Per-example error counts over S one-epoch runs (S = 20 at cpu, 100 at paper scale; the data
     fixed, init and batch order varying). Dispersion index D = var(counts) / (S q (1−q)), which is 1
-    under H0 "every example equally hard" (Binomial(S, q)). Real data: H0 rejected by the χ² test
-    (p ≤ 1e-6) and D > 2. Random labels and Gaussian inputs: D within [0.7, 1.5] (what binomial
-    noise gives; the χ² p-value is recorded)."""
+    under H0 "every example equally hard" (Binomial(S, q)). Decision: on real data H0 is rejected
+    (χ² goodness of fit against Binomial(S, q̂), p ≤ 1e-6, and D > 2); on Gaussian inputs the counts
+    look binomial: D within [0.7, 1.5]. The χ² p-value on Gaussian inputs is recorded but does not
+    decide: with thousands of examples it rejects any small departure from an exact binomial.
+    Random labels on real images are recorded only (the issue states the claim for random inputs;
+    their inputs keep real structure, so examples can be consistently easy or hard there too)."""
     from rethinkbench.corruptions import corrupt
     from rethinkbench.memorization import dispersion
 
@@ -199,10 +203,9 @@ def test_easy_and_hard_examples(claim, run, scale, dataset, model):
         claim.measure(f"mean_error_{kind}", d["mean_error"])
     if not (out["true_labels"]["chi2_p"] <= 1e-6 and out["true_labels"]["dispersion_index"] > 2):
         bad.append(f"real data: D = {out['true_labels']['dispersion_index']:.2f}, χ² p = {out['true_labels']['chi2_p']:.2g}")
-    for kind in ("random_labels", "gaussian"):
-        if not 0.7 <= out[kind]["dispersion_index"] <= 1.5:
-            bad.append(f"{kind}: D = {out[kind]['dispersion_index']:.2f} outside [0.7, 1.5]")
-    claim.test = "real: χ² vs Binomial p ≤ 1e-6 and D > 2; random labels and Gaussian: 0.7 ≤ D ≤ 1.5"
+    if not 0.7 <= out["gaussian"]["dispersion_index"] <= 1.5:
+        bad.append(f"gaussian: D = {out['gaussian']['dispersion_index']:.2f} outside [0.7, 1.5]")
+    claim.test = "real: χ² vs Binomial p ≤ 1e-6 and D > 2; Gaussian inputs: 0.7 ≤ D ≤ 1.5"
     claim.figure({"kind": "hist", "title": f"errors per example over {n_runs} one-epoch runs ({model})",
                   "xlabel": f"times misclassified (of {n_runs})", "ylabel": "examples",
                   "series": [{"label": k, "values": out[k]["errors"]} for k in out],
@@ -229,17 +232,18 @@ NOISE = (0.0, 0.4, 0.8)
 
 @pytest.mark.claim(CAPACITY)
 @pytest.mark.models(default=["mlp1x512"], paper=["alexnet_small"])
-def test_time_to_fit_grows_with_size(claim, run, scale, seeds, model):
+def test_time_to_fit_grows_with_size(claim, run, scale, dataset, seeds, model):
     """H0 (a): for some noise level, steps-to-fit shows no positive Spearman trend in n (one-sided,
     p ≤ 0.05 over all (n, seed) runs). H0 (b): the growth factor steps(n_max)/steps(n_min) at noise
     0.8 is not larger than at noise 0."""
     sizes = SIZES.get(scale.name, SIZES["cpu"])
     steps, growth, bad = {}, {}, []
+    full = run.config(model=model).n_train or dataset.n_train
     for p in NOISE:
         for n in sizes:
-            res = run.many([dict(model=model, n_train=n, seed=s,
-                                 **({"corruption": "partial_labels", "level": p} if p else {}))
-                            for s in seeds])
+            # The full-size runs are the Fig. 1b runs (n_train None = all): shared through the cache.
+            size = dict(n_train=None if n >= full else n)
+            res = run.many([{**o, **size} for o in protocols.label_noise(model, p, seeds)])
             if not all(r.fitted for r in res):
                 bad.append(f"p={p}, n={n}: not fitted within the budget")
             steps[(p, n)] = [r.steps_to_fit or r.history[-1]["step"] for r in res]
@@ -275,7 +279,7 @@ RADII_255 = (0.3, 3.0, 10.0)   # in 1/255 pixel units; 0.3/255 is the paper's
 
 
 @pytest.mark.claim(CSR)
-@pytest.mark.models(default=["alexnet_small"], paper=["alexnet_small"])
+@pytest.mark.models(default=["mlp1x512"], paper=["alexnet_small"])
 def test_critical_sample_ratio(claim, run, dataset, scale, seeds, model):
     """CSR by the Langevin search (rethinkbench.memorization.critical_sample_ratio) on the first
     300 test images (1,000 at paper scale), for the Z-F1a true-label and random-label networks. The
@@ -302,7 +306,4 @@ def test_critical_sample_ratio(claim, run, dataset, scale, seeds, model):
                     title=f"{model}: critical sample ratio vs radius", xlabel="radius (/255)", ylabel="CSR"))
     claim.check(a > b, f"{model}: CSR random labels {a:.4f} vs true labels {b:.4f} at r=0.3/255 "
                        f"(n={len(seeds)}, {n_val} points)",
-                known_failure=KNOWN_CSR.get((scale.name, dataset.name)))
-
-
-KNOWN_CSR: dict = {}
+                known_failure=known_failure(CSR.id, scale, dataset.name, model))

@@ -16,7 +16,7 @@ from .errors import UsageError
 from .models import MODELS, PAPER_LR
 
 # Bump when a change to the harness changes what a config trains into: it invalidates the cache.
-HARNESS_VERSION = "1"
+HARNESS_VERSION = "2"
 DEVICES = ("cpu", "cuda")
 
 
@@ -41,6 +41,7 @@ class RunConfig:
     max_epochs: int = 100
     max_steps: int | None = None
     stop_at_fit: bool = True            # stop once the full training set is classified 100%
+    stall_epochs: int | None = 25       # stop once the loss sat at ln(K) (chance) this many epochs
     track_subsets: bool = False         # full train pass each epoch: accuracy on clean / corrupted
     record_per_example: bool = False    # store which training examples are right at the end
     device: str = "cpu"
@@ -71,6 +72,8 @@ class RunConfig:
         check(_int(self.max_epochs) and self.max_epochs > 0, f"max_epochs must be > 0, got {self.max_epochs!r}")
         check(self.max_steps is None or (_int(self.max_steps) and self.max_steps > 0),
               f"max_steps must be a positive integer or None, got {self.max_steps!r}")
+        check(self.stall_epochs is None or (_int(self.stall_epochs) and self.stall_epochs > 0),
+              f"stall_epochs must be a positive integer or None, got {self.stall_epochs!r}")
         check(self.device in DEVICES or self.device.startswith("cuda:"),
               f"unknown device {self.device!r}; known: cpu, cuda, cuda:N")
         check(not (self.random_crop and self.corruption in ("shuffled_pixels", "random_pixels", "gaussian")),

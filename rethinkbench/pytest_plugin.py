@@ -114,7 +114,9 @@ def _under(root: Path, p: Path) -> Path:
     return p if p.is_absolute() else root / p
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    _compact_benchmark_table(config)
     config.addinivalue_line("markers", "claim(info): this test checks the claim described by the "
                                        "rethinkbench.evidence.ClaimInfo `info`")
     config.addinivalue_line("markers", "models(default=[...], cpu=[...], paper=[...], smoke=[...]): "
@@ -125,6 +127,22 @@ def pytest_configure(config):
     config.stash[STATE_KEY] = state
     config.stash[SESSION_KEY] = ResultsSession(state.scale.name, state.dataset, state.device)
     config.pluginmanager.register(_Collector(config.stash[SESSION_KEY]), "rethinkbench-collector")
+
+
+def _compact_benchmark_table(config):
+    """Every training run is timed once (one round), so min = max = mean: show one column, not
+    eleven, unless the user chose columns. Runs before pytest-benchmark's (trylast) configure."""
+    try:
+        from pytest_benchmark.utils import parse_columns
+    except ImportError:
+        return
+    if getattr(config.option, "benchmark_columns", None) == parse_columns(",".join(_default_columns())):
+        config.option.benchmark_columns = ["min", "rounds"]
+
+
+def _default_columns():
+    from pytest_benchmark.plugin import DEFAULT_COLUMNS
+    return DEFAULT_COLUMNS
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -333,6 +351,7 @@ def pytest_collection_modifyitems(config, items):
                                         f"{m.args!r}")
             params = dict(getattr(item, "callspec", None).params) if hasattr(item, "callspec") else {}
             item.stash[EVIDENCE_KEY] = Evidence(m.args[0], nodeid=item.nodeid, params=params)
+            item.extra_keyword_matches.add(m.args[0].id)   # so `-k Z-F1a-fit` / `-k "A-"` select by claim
         s = item.get_closest_marker("scales")
         if s is not None and scale not in s.args:
             item.add_marker(pytest.mark.skip(

@@ -16,7 +16,7 @@ from rethinkbench.config import RunConfig
 OTHER = dict(dataset="cifar10", corruption="random_labels", model="alexnet_small", width=0.5, seed=1,
              split_seed=1, n_train=100, lr=0.05, momentum=0.5, lr_decay=0.9, decay_steps=100,
              batch_size=64, weight_decay=1e-4, random_crop=True, dropout=0.5, max_epochs=10,
-             max_steps=50, stop_at_fit=False, track_subsets=True, record_per_example=True,
+             max_steps=50, stop_at_fit=False, stall_epochs=5, track_subsets=True, record_per_example=True,
              device="cuda")
 
 
@@ -39,6 +39,7 @@ BAD = [
     ("momentum", -0.1), ("momentum", 1.0), ("momentum", float("nan")),
     ("lr_decay", 0), ("lr_decay", 1.5), ("lr_decay", -0.95),
     ("decay_steps", 0), ("decay_steps", 1.5), ("decay_steps", -390),
+    ("stall_epochs", 0), ("stall_epochs", 2.5),
     ("batch_size", 0), ("batch_size", 2.5), ("batch_size", True), ("batch_size", "128"),
     ("weight_decay", -1e-4), ("weight_decay", float("nan")), ("weight_decay", float("inf")),
     ("random_crop", "no"), ("stop_at_fit", "false"), ("record_per_example", None),

@@ -268,3 +268,25 @@ def test_cuda_without_cuda_is_a_usage_error():
 def test_train_takes_a_run_config(bad):
     with pytest.raises(rb.UsageError, match="RunConfig"):
         rb.train(bad)
+
+
+def test_a_run_stuck_at_chance_stops_and_says_so():
+    """Zero inputs with exactly balanced labels: the best the net can do is a uniform output, so
+    the loss sits at ln(10) and the run stops after `stall_epochs` epochs, flagged collapsed."""
+    x = torch.zeros(200, 1, 28, 28)
+    y = torch.arange(200) % 10
+    ds = rb.Dataset(x, y, x[:50], y[:50], num_classes=10, name="zeros")
+    cfg = rb.RunConfig(model="mlp1x512", width=0.25, max_epochs=60, stall_epochs=5, dataset="custom:zeros")
+    res = rb.train(cfg, dataset=ds)
+    assert res.collapsed and not res.fitted
+    assert len(res.history) < 60
+    assert abs(res.history[-1]["train_loss"] - math.log(10)) < 2e-3
+
+
+def test_stall_detection_can_be_turned_off():
+    x = torch.zeros(100, 1, 28, 28)
+    y = torch.arange(100) % 10
+    ds = rb.Dataset(x, y, x[:20], y[:20], num_classes=10, name="zeros")
+    cfg = rb.RunConfig(model="mlp1x512", width=0.25, max_epochs=12, stall_epochs=None, dataset="custom:zeros")
+    res = rb.train(cfg, dataset=ds)
+    assert not res.collapsed and len(res.history) == 12

@@ -1,0 +1,34 @@
+"""Claims known NOT to reproduce at a given scale and dataset: strict xfails, in one place.
+
+Each entry was measured (2-core Intel Xeon CPU, torch 2.14.1, 3 seeds, 2026-11-27) before it was
+written here, and names why. A listed item that starts to reproduce fails its test ("unexpectedly
+reproduced"), so this file cannot silently hide a change; an unlisted item that stops reproducing
+fails as a rejected hypothesis. Items on other datasets or scales have no entry: there the claim is
+asserted as stated.
+"""
+
+KNOWN = {
+    # (claim id, scale, dataset, item) -> why it does not reproduce there
+    ("Z-F1b-slowdown", "cpu", "mnist5k", "mlp1x512"):
+        "time to fit rises from p=0 to p≈0.4 (≈2.2x) and then plateaus up to p=1 for an MLP on "
+        "4,000 MNIST digits, so the monotone trend over all six levels is too weak for p ≤ 0.01",
+    ("Z-S3-wd-randfit", "cpu", "mnist5k", "alexnet_small"):
+        "small AlexNet at 1/4 width on 500 digits fits random labels with weight decay 5e-4 in "
+        "about as many epochs as without it (the paper does not state its coefficient)",
+    ("Z-S31-bn", "cpu", "mnist5k", "no_wd"):
+        "Inception without BatchNorm at 1/8 width does not train at the paper's lr 0.1: its loss "
+        "stays at ln 10 (a uniform output), so BatchNorm's gain is the whole of test accuracy",
+    ("Z-S31-bn", "cpu", "mnist5k", "wd"):
+        "Inception without BatchNorm at 1/8 width does not train at the paper's lr 0.1: its loss "
+        "stays at ln 10 (a uniform output), so BatchNorm's gain is the whole of test accuracy",
+    ("Z-T1-aug-beats-wd", "cpu", "mnist5k", "inception_small"):
+        "on 500 MNIST digits random crop gains about +1.5 points and weight decay about +1.0 for "
+        "small Inception: the paper's direction, but not significant over 3 seeds (paired t-test)",
+    ("Z-T1-arch", "cpu", "mnist5k", "inception_small>alexnet_small"):
+        "on 500 MNIST digits narrowed small Inception beats small AlexNet by under a point, not "
+        "significant over 3 seeds (Welch t-test); MNIST leaves little room between conv nets",
+}
+
+
+def known_failure(claim_id: str, scale, dataset: str, item: str) -> str | None:
+    return KNOWN.get((claim_id, scale.name, dataset, item))
