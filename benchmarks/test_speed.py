@@ -21,14 +21,13 @@ import time
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import rethinkbench as rb
 from demo_loop import load_raw_mnist5k, train_demo
 from rethinkbench.provenance import device_name
 from rethinkbench.seeding import derive_seed, generator
-from rethinkbench.train import lr_at
+from rethinkbench.train import make_optimizer, train_epoch
 
 EPOCHS = 5                   # both loops train exactly this many epochs (stop_at_fit=False)
 ROUNDS_HARNESS = 5           # ~1 s a round on a quiet 2-core machine
@@ -183,41 +182,21 @@ def test_demo_loop_epochs(benchmark, data, warm, speed_report):
 # ----------------------------------------------------------------------------- 2. FLOP/s vs peak
 
 class HarnessSteps:
-    """rb.train's inner loop (rethinkbench/train.py, _fit) on CPU, one epoch per call, nothing else:
-    no eval passes, no history. Keep it in step with train.py; test_harness_flops checks it still
-    computes exactly what rb.train computes."""
+    """rb.train's training steps (rethinkbench.train.train_epoch, the very function rb.train calls)
+    on CPU, one epoch per call, without the eval passes and history around them."""
 
     def __init__(self, ds: rb.Dataset, cfg: rb.RunConfig):
         self.ds, self.cfg, self.step = ds, cfg, 0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(derive_seed(cfg.seed, "init"))
             self.model = rb.build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.effective_lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
+        self.opt = make_optimizer(self.model, cfg)
         self.order = generator(cfg.seed, "order")
         self.model.train()
 
     def epoch(self) -> float:
-        ds, cfg, model, opt = self.ds, self.cfg, self.model, self.opt
-        n, bs = ds.n_train, cfg.batch_size
-        perm = torch.randperm(n, generator=self.order)
-        loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.long)
-        seen = 0
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            xb, yb = ds.x_train[idx], ds.y_train[idx]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(self.step, cfg)
-            out = model(xb)
-            loss = F.cross_entropy(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (out.argmax(1) == yb).sum()
-            seen += len(idx)
-            self.step += 1
+        loss_sum, _, seen, self.step = train_epoch(self.model, self.opt, self.ds, self.cfg, self.order,
+                                                   self.step, 10**9)
         return loss_sum.item() / seen   # the harness's host sync at the end of an epoch
 
 

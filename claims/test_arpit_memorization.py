@@ -9,11 +9,10 @@ be kept, and retraining conv nets for it would cost minutes). paper scale: CIFAR
 """
 import numpy as np
 import pytest
-from scipy import stats
 
 from rethinkbench import protocols
 from rethinkbench.evidence import ClaimInfo, spearman
-from rethinkbench.figspecs import bars, curves, xy
+from rethinkbench.figspecs import curves, xy
 
 from known_failures import known_failure
 
@@ -97,16 +96,8 @@ def test_noise_is_slower(claim, run, scale, seeds, model, faster):
     exact Mann-Whitney U test over seeds, rejected at p ≤ 0.05. Shares the Z-F1a runs."""
     a = run.many(protocols.randomization(model, faster, seeds))
     b = run.many(protocols.randomization(model, "random_labels", seeds))
-    sa = [r.steps_to_fit if r.fitted else r.history[-1]["step"] for r in a]
-    sb = [r.steps_to_fit if r.fitted else r.history[-1]["step"] for r in b]
-    p = stats.mannwhitneyu(sa, sb, alternative="less", method="exact").pvalue
-    claim.test = f"one-sided exact Mann-Whitney U: steps({faster}) < steps(random_labels), p ≤ 0.05"
-    claim.measure(f"steps_{faster}", sa, unit=" steps", tolerance={"rel": 0.5})
-    claim.measure("steps_random_labels", sb, unit=" steps", tolerance={"rel": 0.5})
-    claim.measure("p_value", p)
-    claim.check(p <= 0.05 and all(r.fitted for r in a),
-                f"{model}: steps({faster}) = {np.mean(sa):.0f} (fitted {sum(r.fitted for r in a)}/{len(a)}) "
-                f"vs steps(random labels) = {np.mean(sb):.0f}, p = {p:.3f}",
+    ok, message = protocols.fits_faster(claim, model, faster, "random_labels", a, b)
+    claim.check(ok, message,
                 known_failure=known_failure(NOISE_SLOWER.id, scale, run.config(model=model).dataset,
                                             f"{model}-{faster}"))
 

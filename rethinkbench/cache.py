@@ -65,7 +65,6 @@ class ResultsCache:
     def _load_model(self, cfg: RunConfig):
         import torch
 
-        from .data import load_dataset
         from .models import build_model
 
         state = torch.load(self.model_path(cfg), map_location=cfg.device, weights_only=True)

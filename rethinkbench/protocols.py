@@ -42,3 +42,28 @@ def table1(scale, model: str, *, crop: bool, wd: bool, seeds, corruption: str = 
     return [dict(model=model, corruption=corruption, random_crop=crop,
                  weight_decay=WEIGHT_DECAY if wd else 0.0, n_train=table1_n_train(scale), seed=s)
             for s in seeds]
+
+
+def steps_to_fit(results) -> list[int]:
+    """steps_to_fit per run; a run that never fitted counts as its whole budget (a lower bound)."""
+    return [r.steps_to_fit if r.fitted else r.history[-1]["step"] for r in results]
+
+
+def fits_faster(claim, model: str, faster: str, slower: str, fast_runs, slow_runs):
+    """Record and decide "`faster` is fitted in fewer steps than `slower`" (Z-F1a-noise-faster,
+    A-noise-slower): one-sided exact Mann-Whitney U over seeds, rejected at p ≤ 0.05 (with 3 seeds
+    a side that needs every `faster` run to beat every `slower` run), and every `faster` run fitted.
+    Returns (reproduced, message) for `claim.check`."""
+    import numpy as np
+    from scipy import stats
+
+    s_fast, s_slow = steps_to_fit(fast_runs), steps_to_fit(slow_runs)
+    p = float(stats.mannwhitneyu(s_fast, s_slow, alternative="less", method="exact").pvalue)
+    claim.test = f"one-sided exact Mann-Whitney U: steps({faster}) < steps({slower}), p ≤ 0.05"
+    claim.measure(f"steps_{faster}", s_fast, unit=" steps", tolerance={"rel": 0.5})
+    claim.measure(f"steps_{slower}", s_slow, unit=" steps", tolerance={"rel": 0.5})
+    claim.measure("p_value", p)
+    fitted = sum(r.fitted for r in fast_runs)
+    message = (f"{model}: steps({faster}) = {np.mean(s_fast):.0f} (n={len(s_fast)}, fitted {fitted}/"
+               f"{len(fast_runs)}) vs steps({slower}) = {np.mean(s_slow):.0f}; Mann-Whitney p = {p:.3f}")
+    return p <= 0.05 and fitted == len(fast_runs), message
