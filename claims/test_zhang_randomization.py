@@ -152,7 +152,7 @@ PAPER_TEST_ERR_P0 = {"inception_small": 0.1425, "alexnet_small": 0.2393, "mlp1x5
 @pytest.mark.claim(TESTERR)
 @pytest.mark.models(default=["mlp1x512"],
                     paper=["inception_small", "alexnet_small", "mlp1x512"])
-def test_test_error_rises_to_chance(claim, run, scale, seeds, model):
+def test_test_error_rises_to_chance(claim, run, scale, dataset, seeds, model):
     """H0: no positive monotone trend of test error in p (one-sided Spearman, rejected at ≤ 0.01),
     or test error at p = 1 differs from chance by more than 2 points (the mean over seeds; clean
     test labels), or some run did not reach 0 training error."""
@@ -162,8 +162,7 @@ def test_test_error_rises_to_chance(claim, run, scale, seeds, model):
     train_err = max(1 - r.final_train_acc for rs in by_level.values() for r in rs)
     rho, pval = spearman([p for p in levels for _ in seeds], [e for p in levels for e in errs[p]])
     k = by_level[1.0][0].config
-    num_classes = _num_classes(run, k)
-    chance = 1 - 1 / num_classes
+    chance = 1 - 1 / dataset.num_classes
     on_paper = scale.name == "paper" and k.dataset == "cifar10"
     claim.test = ("one-sided Spearman trend of test error over p (≤ 0.01); |test error(p=1) − chance| "
                   "≤ 2 points; max training error 0")
@@ -183,12 +182,6 @@ def test_test_error_rises_to_chance(claim, run, scale, seeds, model):
                 f"vs chance {chance:.3f}; max train error {train_err:.4f}")
 
 
-def _num_classes(run, cfg):
-    from rethinkbench.data import load_dataset
-    return load_dataset(cfg.dataset, cfg.split_seed, n_train=cfg.n_train,
-                        root=run.state.data_root).num_classes
-
-
 # --------------------------------------------------------------------------- Z-T1-rand-chance
 
 RAND_CHANCE = ClaimInfo(
@@ -203,11 +196,11 @@ RAND_CHANCE = ClaimInfo(
 @pytest.mark.claim(RAND_CHANCE)
 @pytest.mark.models(default=["mlp1x512", "mlp3x512", "inception_small"],
                     paper=["inception_small", "alexnet_small", "mlp3x512", "mlp1x512"])
-def test_random_label_models_at_chance(claim, run, seeds, model):
+def test_random_label_models_at_chance(claim, run, dataset, seeds, model):
     """H0: mean test accuracy differs from chance (1/num_classes) by more than 2 points."""
     rand = run.many(protocols.randomization(model, "random_labels", seeds))
     accs = [r.final_test_acc for r in rand]
-    chance = 1 / _num_classes(run, rand[0].config)
+    chance = 1 / dataset.num_classes
     claim.test = "|mean test accuracy − 1/num_classes| ≤ 0.02 (clean test labels)"
     claim.measure("test_acc", accs, paper=0.10 if rand[0].config.dataset == "cifar10" else None,
                   paper_note="9.78–10.61%", tolerance={"abs": 0.02})

@@ -74,13 +74,11 @@ NOREG = ClaimInfo(
 
 @pytest.mark.claim(NOREG)
 @pytest.mark.models(**TABLE_MODELS)
-def test_no_regularizer_generalizes(claim, run, scale, seeds, model):
+def test_no_regularizer_generalizes(claim, run, scale, dataset, seeds, model):
     """H0 (any dataset): mean test accuracy ≤ chance + half the way from chance to 100%.
     At paper scale on CIFAR-10, also H0: |ours − paper| > 2 points."""
     res, accs = cell_test_accs(run, scale, seeds, model, False, False)
-    k = res[0].config
-    from rethinkbench.data import load_dataset
-    chance = 1 / load_dataset(k.dataset, k.split_seed, n_train=k.n_train, root=run.state.data_root).num_classes
+    chance = 1 / dataset.num_classes
     floor = chance + (1 - chance) / 2
     paper = paper_value(run, model, False, False)
     claim.measure("test_acc", accs, paper=paper, tolerance={"abs": 0.02})

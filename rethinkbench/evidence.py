@@ -131,11 +131,6 @@ def _plain(v):
 
 # ----------------------------------------------------------------------------- statistics
 
-def mean_sd(values) -> tuple[float, float, int]:
-    a = np.asarray(values, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0, len(a)
-
-
 def bootstrap_ratio_ci(num, den, *, level: float = 0.95, n_boot: int = 10_000, seed: int = 0):
     """Percentile bootstrap interval for mean(num) / mean(den), resampling each group (fixed seed).
 

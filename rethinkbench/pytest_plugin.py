@@ -226,8 +226,9 @@ class Runner:
         self._keep_model = True in keep
         cfgs = [self.config(**o) for o in overrides_list]
         self._data = {c.key(): o["data"] for c, o in zip(cfgs, overrides_list) if "data" in o}
-        hits = {c.key(): self.state.cache.get(c, with_model=self._keep_model) for c in cfgs}
-        todo = list({c.key(): c for c in cfgs if hits[c.key()] is None}.values())
+        unique = {c.key(): c for c in cfgs}   # a config asked for twice is looked up once
+        hits = {k: self.state.cache.get(c, with_model=self._keep_model) for k, c in unique.items()}
+        todo = [c for k, c in unique.items() if hits[k] is None]
         if todo:
             for cfg, res in zip(todo, self._timed_train(todo)):
                 hits[cfg.key()] = res

@@ -69,7 +69,7 @@ class ResultsSession:
         return {"schema": SCHEMA, "rethinkbench_version": __version__,
                 "created": provenance()["date"], "total_seconds": round(time.time() - self.started, 2),
                 "scale": self.scale, "dataset": self.dataset, "device": self.device,
-                "provenance": provenance(self.device if self.device != "cuda" else "cuda"),
+                "provenance": provenance(self.device),
                 "claims": claims, "runs": self.runs}
 
     # ------------------------------------------------------------------ output

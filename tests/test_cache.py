@@ -269,3 +269,31 @@ def test_a_failing_run_is_not_cached(cache):
     res = cached_train(cfg, cache, rb.train, dataset=good)
     assert not res.cached and len(cache) == 1
     assert cached_train(cfg, cache, rb.train, dataset=good).cached
+
+
+def test_kept_model_round_trips_through_the_cache(cache):
+    """A-csr needs trained networks: a result trained with keep_model stores its weights beside the
+    JSON, and get(with_model=True) rebuilds a network that predicts exactly what the trained one did."""
+    cfg = rb.RunConfig(model="mlp1x512", width=0.25, n_train=100, max_epochs=2, stop_at_fit=False)
+    trained = rb.train(cfg, keep_model=True)
+    cache.put(trained)
+    assert cache.model_path(cfg).exists()
+    loaded = cache.get(cfg, with_model=True)
+    assert loaded.cached and loaded.model is not None
+    x = rb.load_dataset("mnist5k").x_test[:64]
+    with torch.no_grad():
+        assert torch.equal(trained.model(x), loaded.model(x))
+
+
+def test_with_model_is_a_miss_when_only_the_json_was_stored(cache):
+    res = make_result()
+    cache.put(res)
+    assert cache.get(res.config) is not None
+    assert cache.get(res.config, with_model=True) is None
+
+
+def test_clear_removes_saved_weights_too(cache):
+    cfg = rb.RunConfig(model="mlp1x512", width=0.25, n_train=50, max_epochs=1, stop_at_fit=False)
+    cache.put(rb.train(cfg, keep_model=True))
+    assert cache.clear() == 1
+    assert not cache.model_path(cfg).exists()
