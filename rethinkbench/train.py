@@ -107,13 +107,7 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
     if not isinstance(cfg, RunConfig):
         raise UsageError(f"train() takes a RunConfig, got {type(cfg).__name__}")
     device = _resolve_device(cfg.device)
-    if dataset is None:
-        dataset = load_dataset(cfg.dataset, cfg.split_seed, n_train=cfg.n_train, root=data_root)
-    elif cfg.n_train is not None and cfg.n_train != dataset.n_train:
-        dataset = subset(dataset, balanced_subset(dataset.y_train, cfg.n_train, cfg.split_seed, dataset.name))
-    ds = corrupt(dataset, cfg.corruption, cfg.level, cfg.seed).to(device)
-    if cfg.random_crop and ds.x_train_raw is None:
-        raise UsageError("random_crop needs the dataset's uncropped images (Dataset.x_train_raw)")
+    ds = prepare_dataset(cfg, dataset, data_root, device)
     cuda = device.type == "cuda"
     # bf16 autocast on CUDA only: on CPU it is slower and would change the numbers we compare.
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
@@ -129,6 +123,19 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
     if keep_model:
         result.model = model.eval()
     return result
+
+
+def prepare_dataset(cfg: RunConfig, dataset: Dataset | None, data_root, device) -> Dataset:
+    """The training data of run `cfg` on `device`: `dataset` (or cfg.dataset loaded), subset to
+    cfg.n_train, with cfg's corruption applied from cfg.seed."""
+    if dataset is None:
+        dataset = load_dataset(cfg.dataset, cfg.split_seed, n_train=cfg.n_train, root=data_root)
+    elif cfg.n_train is not None and cfg.n_train != dataset.n_train:
+        dataset = subset(dataset, balanced_subset(dataset.y_train, cfg.n_train, cfg.split_seed, dataset.name))
+    ds = corrupt(dataset, cfg.corruption, cfg.level, cfg.seed).to(device)
+    if cfg.random_crop and ds.x_train_raw is None:
+        raise UsageError("random_crop needs the dataset's uncropped images (Dataset.x_train_raw)")
+    return ds
 
 
 def make_optimizer(model, cfg: RunConfig) -> torch.optim.Optimizer:
