@@ -68,7 +68,7 @@ def provenance(device: torch.device | str = "cpu") -> dict:
         "git_commit": commit,
         "git_dirty": dirty,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a TorchVersion: execnet (xdist) cannot send it
         "cuda": torch.version.cuda,
         "device": str(device),
         "device_name": device_name(device),

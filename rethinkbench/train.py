@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from .config import RunConfig
 from .corruptions import corrupt
 from .data import Dataset, balanced_subset, load_dataset, random_crop_batch, subset
+from .engine.graphs import GraphedStep, make_graph_optimizer
 from .errors import TrainingDiverged, UsageError
 from .models import build_model
 from .provenance import provenance
@@ -106,6 +107,8 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
     """
     if not isinstance(cfg, RunConfig):
         raise UsageError(f"train() takes a RunConfig, got {type(cfg).__name__}")
+    if dataset is not None and not isinstance(dataset, Dataset):
+        raise UsageError(f"train(dataset=...) takes an rb.Dataset or None, got {type(dataset).__name__}")
     device = _resolve_device(cfg.device)
     ds = prepare_dataset(cfg, dataset, data_root, device)
     cuda = device.type == "cuda"
@@ -119,7 +122,8 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
         model = build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout).to(device)
         if cuda and not cfg.model.startswith("mlp"):
             model = model.to(memory_format=torch.channels_last)
-        result = _fit(cfg, model, ds, device, autocast, progress, on_epoch)
+        with _cudnn_benchmark(cuda):
+            result = _fit(cfg, model, ds, device, autocast, progress, on_epoch)
     if keep_model:
         result.model = model.eval()
     return result
@@ -138,6 +142,21 @@ def prepare_dataset(cfg: RunConfig, dataset: Dataset | None, data_root, device) 
     return ds
 
 
+@contextlib.contextmanager
+def _cudnn_benchmark(on: bool):
+    """cuDNN picks the fastest convolution algorithm per shape (once, during the graph's warm-up);
+    a process-wide switch, so it is restored after the run."""
+    if not on:
+        yield
+        return
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def make_optimizer(model, cfg: RunConfig) -> torch.optim.Optimizer:
     # fused: one kernel for the whole update; on two CPU cores it cut the optimizer step ~30%.
     return torch.optim.SGD(model.parameters(), lr=cfg.effective_lr, momentum=cfg.momentum,
@@ -145,17 +164,20 @@ def make_optimizer(model, cfg: RunConfig) -> torch.optim.Optimizer:
 
 
 def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, max_steps: int,
-                crop_gen=None, autocast=contextlib.nullcontext):
+                crop_gen=None, autocast=contextlib.nullcontext, stepper: GraphedStep | None = None):
     """One pass of training steps over a fresh permutation (the hot loop; benchmarks time it).
 
-    Returns on-device sums (loss_sum, correct) — no host sync here — the examples seen and the
-    step count after the pass."""
+    `stepper`: a GraphedStep (CUDA) that does forward, backward and update itself, replayed from a
+    CUDA graph; None for the plain eager step (CPU). Returns on-device sums (loss_sum, correct) — no
+    host sync here — the examples seen and the step count after the pass."""
     device = ds.x_train.device
     n, bs = ds.n_train, cfg.batch_size
     perm = torch.randperm(n, generator=order_gen).to(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    if stepper is not None:
+        stepper.reset_sums()
     for i in range(0, n, bs):
         if step >= max_steps:
             break
@@ -166,6 +188,11 @@ def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, m
         else:
             xb = ds.x_train.index_select(0, idx)
         yb = ds.y_train.index_select(0, idx)
+        if stepper is not None:
+            stepper(xb, yb, lr_at(step, cfg))
+            seen += len(idx)
+            step += 1
+            continue
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         with autocast():
@@ -178,11 +205,18 @@ def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, m
         correct += (out.argmax(1) == yb).sum()
         seen += len(idx)
         step += 1
+    if stepper is not None:
+        return stepper.loss_sum.clone(), stepper.correct.clone(), seen, step
     return loss_sum, correct, seen, step
 
 
 def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
-    opt = make_optimizer(model, cfg)
+    stepper = None
+    if device.type == "cuda":   # launch-bound at batch 128: replay the step from a CUDA graph
+        opt, lr = make_graph_optimizer(model, cfg, device)
+        stepper = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)
+    else:
+        opt = make_optimizer(model, cfg)
     order_gen = generator(cfg.seed, "order")
     crop_gen = generator(cfg.seed, "crop", device=device) if cfg.random_crop else None
     n, bs = ds.n_train, cfg.batch_size
@@ -198,7 +232,7 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     while step < max_steps:
         epoch += 1
         loss_sum, correct, seen, step = train_epoch(model, opt, ds, cfg, order_gen, step, max_steps,
-                                                    crop_gen, autocast)
+                                                    crop_gen, autocast, stepper)
         train_loss = loss_sum.item() / seen   # host syncs happen only here, once an epoch
         if not math.isfinite(train_loss):
             raise TrainingDiverged(
