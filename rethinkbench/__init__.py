@@ -18,6 +18,7 @@ from .errors import DataError, RethinkbenchError, TrainingDiverged, UsageError  
 from .models import MODELS, build_model, count_parameters  # noqa: E402
 from .scales import SCALES, ScaleProfile, get_scale  # noqa: E402
 from .train import RunResult, train  # noqa: E402
+from .engine.cohort import train_many  # noqa: E402
 
 
 def __getattr__(name):
@@ -29,6 +30,6 @@ def __getattr__(name):
 
 
 __all__ = ["RunConfig", "RunResult", "Dataset", "load_dataset", "corrupt", "build_model",
-           "count_parameters", "train", "ScaleProfile", "SCALES", "get_scale", "CORRUPTIONS",
+           "count_parameters", "train", "train_many", "ScaleProfile", "SCALES", "get_scale", "CORRUPTIONS",
            "DATASETS", "MODELS", "RethinkbenchError", "UsageError", "DataError", "TrainingDiverged",
            "theory"]
