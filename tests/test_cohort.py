@@ -345,6 +345,7 @@ def test_duplicates_train_once_and_a_cohort_of_one_trains_solo(tiny_ds):
     ([tiny()], dict(max_cohort=2.5), "got 2.5"),
     ([tiny()], dict(max_cohort=True), "got True"),
     ([tiny()], dict(stack="yes"), "stack must be None.*got 'yes'"),
+    ([tiny()], dict(dataset="mnist5k"), "takes an rb.Dataset or None, got str"),
 ])
 def test_bad_input_is_a_usage_error_naming_the_value(args, kw, message):
     with pytest.raises(rb.UsageError, match=message):

@@ -50,8 +50,8 @@ from ..errors import TrainingDiverged, UsageError
 from ..models import build_model
 from ..provenance import provenance
 from ..seeding import derive_seed, generator
-from ..train import (FIT_CHECK_FROM, RunResult, _accuracy, _resolve_device, _subset_accuracy, lr_at,
-                     predict, prepare_dataset, train)
+from ..train import (FIT_CHECK_FROM, RunResult, _accuracy, _cudnn_benchmark, _resolve_device, _subset_accuracy,
+                     lr_at, predict, prepare_dataset, train)
 
 __all__ = ["train_many", "train_cohort", "plan_cohorts", "cohort_key", "StackedModel"]
 
@@ -90,6 +90,8 @@ def train_many(cfgs, dataset: Dataset | None = None, *, data_root=None, progress
     for i, cfg in enumerate(cfgs):
         if not isinstance(cfg, RunConfig):
             raise UsageError(f"train_many(): cfgs[{i}] is a {type(cfg).__name__} ({cfg!r}), not a RunConfig")
+    if dataset is not None and not isinstance(dataset, Dataset):
+        raise UsageError(f"train_many(dataset=...) takes an rb.Dataset or None, got {type(dataset).__name__}")
     if isinstance(max_cohort, bool) or not isinstance(max_cohort, int) or max_cohort < 1:
         raise UsageError(f"max_cohort must be an integer >= 1, got {max_cohort!r}")
     if stack not in (None, True, False):
@@ -279,7 +281,8 @@ def train_cohort(cfgs, dataset: Dataset | None = None, *, data_root=None, progre
         # Dropout masks come from the global RNG under vmap: seed it from the whole cohort, so the
         # same call gives the same masks and the caller's RNG state is left alone.
         torch.manual_seed(derive_seed(cfg0.seed, "cohort-dropout:" + ",".join(c.key() for c in cfgs)))
-        return _fit_cohort(members, net, data, device, autocast, progress, on_epoch)
+        with _cudnn_benchmark(cuda):  # as a solo run: the fastest (grouped) conv per shape
+            return _fit_cohort(members, net, data, device, autocast, progress, on_epoch)
 
 
 def _fit_cohort(members, net, data, device, autocast, progress, on_epoch) -> list[RunResult]:
