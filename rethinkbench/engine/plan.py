@@ -1,0 +1,222 @@
+"""A plan before training: which runs a selection of claims needs, which are cached, how long the
+rest will take on this device.
+
+`pytest claims/ --plan` (or `rethinkbench plan [pytest args]`) executes each selected claim test
+with a `run` fixture that records the configs it asks for and hands back placeholder results instead
+of training (tests that train nothing are not executed at all). A test that branches on what it
+measured may ask for other runs once real results exist; every claim in claims/ asks for all its
+runs up front, so the plan lists them all.
+
+The estimate comes from costs measured here, now, on this device: for each distinct network shape
+(model, width, input shape, batch size, dropout) a few training steps and an evaluation pass are
+timed with the same code `train()` runs (on CUDA the graphed step, after its warm-up). A run's
+time is then steps x step cost + evaluations x eval cost, with
+
+- epochs: those of a cached run that differs only in seed (the best guess of when it fits), else the
+  budget (max_epochs; an upper bound when the run stops at fit: marked "≤" in the table);
+- evaluations per epoch: the test set, plus the training set once training accuracy nears 100%
+  (counted for every epoch: an upper bound).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import RunConfig
+from ..data import Dataset
+
+# Training-set sizes of the built-in datasets (train, test, shape, classes): planning must not
+# need the data (a plan for CIFAR-10 on a machine that has not downloaded it yet is still useful).
+KNOWN_DATA = {"mnist5k": (4000, 1000, (1, 28, 28), 10), "mnist": (60000, 10000, (1, 28, 28), 10),
+              "fashion_mnist": (60000, 10000, (1, 28, 28), 10), "cifar10": (50000, 10000, (3, 28, 28), 10)}
+TIMED_STEPS = 20
+
+
+@dataclass
+class PlannedRun:
+    config: RunConfig
+    cached: bool
+    epochs: int               # expected epochs (a cached sibling's), else the budget
+    epochs_known: bool        # True when taken from a cached sibling run
+    seconds: float = 0.0
+    tests: list = field(default_factory=list)
+
+
+def placeholder_result(cfg: RunConfig):
+    """What `run()` returns in plan mode: a RunResult that never fitted, with no numbers."""
+    from ..train import RunResult
+
+    return RunResult(config=cfg, history=[], epochs_to_fit=None, steps_to_fit=None,
+                     final_train_acc=float("nan"), final_test_acc=float("nan"),
+                     best_test_acc=float("nan"), wall_seconds=0.0, provenance={"plan": True})
+
+
+def placeholder_dataset(name: str) -> Dataset:
+    """A one-image stand-in with the dataset's shape and classes, for claims that read them."""
+    _, _, shape, classes = KNOWN_DATA.get(name, (1, 1, (1, 28, 28), 10))
+    x = torch.zeros(1, *shape)
+    y = torch.zeros(1, dtype=torch.int64)
+    return Dataset(x, y, x.clone(), y.clone(), num_classes=classes, name=name)
+
+
+class Plan:
+    """The runs requested by the executed tests, in order of first request."""
+
+    def __init__(self, cache, data_sizes: dict | None = None):
+        self.cache = cache
+        self.runs: dict[str, PlannedRun] = {}
+        self.data_sizes = dict(data_sizes or {})
+        self.executed: list[str] = []
+        self.not_executed: list[str] = []
+
+    def request(self, cfgs: list[RunConfig], nodeid: str) -> list:
+        for cfg in cfgs:
+            key = cfg.key()
+            if key not in self.runs:
+                hit = self.cache.get(cfg) if self.cache is not None else None
+                epochs, known = self._expected_epochs(cfg, hit)
+                self.runs[key] = PlannedRun(cfg, hit is not None, epochs, known)
+            if nodeid not in self.runs[key].tests:
+                self.runs[key].tests.append(nodeid)
+        return [placeholder_result(c) for c in cfgs]
+
+    def _expected_epochs(self, cfg: RunConfig, hit) -> tuple[int, bool]:
+        if hit is not None:
+            return len(hit.history), True
+        if self.cache is not None:
+            for seed in range(8):   # a sibling that differs only in seed says when this one fits
+                if seed != cfg.seed:
+                    sib = self.cache.get(cfg.replace(seed=seed))
+                    if sib is not None:
+                        return len(sib.history), True
+        return cfg.max_epochs, not cfg.stop_at_fit
+
+    def n_train(self, cfg: RunConfig) -> tuple[int, int]:
+        n, n_test = self.data_sizes.get(cfg.dataset, KNOWN_DATA.get(cfg.dataset, (0, 0))[:2])
+        return (cfg.n_train or n), n_test
+
+    # ------------------------------------------------------------------ estimates
+    def estimate(self, costs: "CostTable") -> None:
+        for run in self.runs.values():
+            if run.cached:
+                continue
+            cfg = run.config
+            n, n_test = self.n_train(cfg)
+            steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+            steps = min(cfg.max_steps or 10**12, run.epochs * steps_per_epoch)
+            epochs = math.ceil(steps / steps_per_epoch)
+            step_s, eval_s = costs.get(cfg, n)
+            run.seconds = steps * step_s + epochs * (n_test + n) * eval_s
+
+    def totals(self) -> dict:
+        todo = [r for r in self.runs.values() if not r.cached]
+        return {"runs": len(self.runs), "cached": len(self.runs) - len(todo), "to_train": len(todo),
+                "seconds": sum(r.seconds for r in todo),
+                "upper_bound": any(not r.epochs_known for r in todo)}
+
+    def lines(self, device: str) -> list[str]:
+        """The plan as table rows: one per group of runs sharing a network shape."""
+        groups: dict[tuple, list[PlannedRun]] = {}
+        for run in self.runs.values():
+            c = run.config
+            groups.setdefault((c.model, c.width, c.dataset, c.n_train, c.batch_size), []).append(run)
+        rows = [("model", "width", "data", "n_train", "runs", "cached", "epochs", "est. time")]
+        for (model, width, data, n_train, _), runs in groups.items():
+            todo = [r for r in runs if not r.cached]
+            epochs = sorted({r.epochs for r in todo})
+            bound = "≤" if any(not r.epochs_known for r in todo) else ""
+            rows.append((model, f"{width:g}", data, str(n_train or self.n_train(runs[0].config)[0]),
+                         str(len(runs)), str(len(runs) - len(todo)),
+                         "-" if not epochs else f"{epochs[0]}" if len(epochs) == 1 else f"{epochs[0]}-{epochs[-1]}",
+                         "-" if not todo else bound + format_seconds(sum(r.seconds for r in todo))))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+        t = self.totals()
+        out = [fmt(rows[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, rows[1:]), ""]
+        out.append(f"plan on {device}: {t['runs']} runs, {t['cached']} cached, {t['to_train']} to "
+                   f"train, estimated {'≤ ' if t['upper_bound'] else ''}{format_seconds(t['seconds'])}"
+                   f" ({len(self.executed)} tests executed for their runs, "
+                   f"{len(self.not_executed)} train nothing)")
+        if t["upper_bound"]:
+            out.append("≤: no cached run of the same config says when it fits; the budget "
+                       "(max_epochs) is assumed, so the estimate is an upper bound")
+        return out
+
+
+def format_seconds(s: float) -> str:
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 5400:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+class CostTable:
+    """Seconds per training step and per evaluated example, measured once per network shape."""
+
+    def __init__(self, device: str, in_shapes: dict | None = None):
+        self.device = device
+        self.in_shapes = dict(in_shapes or {})
+        self.measured: dict[tuple, tuple[float, float]] = {}
+
+    def get(self, cfg: RunConfig, n_train: int) -> tuple[float, float]:
+        shape = self.in_shapes.get(cfg.dataset, KNOWN_DATA.get(cfg.dataset, (0, 0, (1, 28, 28)))[2])
+        key = (cfg.model, cfg.width, shape, min(cfg.batch_size, n_train), cfg.dropout)
+        if key not in self.measured:
+            self.measured[key] = measure_costs(cfg, shape, key[3], self.device)
+        return self.measured[key]
+
+
+def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str) -> tuple[float, float]:
+    """(seconds per training step, seconds per evaluated example) of cfg's network on `device`,
+    timed with the step `train()` uses there."""
+    from ..engine.graphs import GraphedStep, make_graph_optimizer
+    from ..models import build_model
+    from ..train import EVAL_BATCH, make_optimizer, predict
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *in_shape, generator=gen).to(dev)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(dev)
+    with torch.random.fork_rng(devices=[dev] if cuda else []):
+        torch.manual_seed(0)
+        model = build_model(cfg.model, in_shape, 10, cfg.width, cfg.dropout).to(dev)
+    if cuda and not cfg.model.startswith("mlp"):
+        model = model.to(memory_format=torch.channels_last)
+    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
+    if cuda:
+        opt, lr = make_graph_optimizer(model, cfg, dev)
+        step = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)
+        one = lambda: step(x, y, cfg.effective_lr)
+    else:
+        opt = make_optimizer(model, cfg)
+
+        def one():
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    for _ in range(5):      # warm-up (and, on CUDA, the graph's capture)
+        one()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(TIMED_STEPS):
+        one()
+    sync()
+    step_s = (time.perf_counter() - t0) / TIMED_STEPS
+    chunk = min(EVAL_BATCH.get(dev.type, 1024), 4 * batch)
+    xe = x.repeat((chunk + batch - 1) // batch, 1, 1, 1)[:chunk]
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    predict(model, xe, autocast)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        predict(model, xe, autocast)
+    sync()
+    eval_s = (time.perf_counter() - t0) / (3 * chunk)
+    return step_s, eval_s
