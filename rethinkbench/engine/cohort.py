@@ -28,8 +28,8 @@ What may differ, and why:
   (seeded from the cohort's configs), so a member's masks are not its solo run's. They are still
   independent across members and a function of the configs: the same call gives the same numbers.
 - Time. `wall_seconds` and a record's `seconds` are the cohort's wall time (all members' steps and
-  evaluations) until that point; `provenance["cohort"] = {"size": K, "index": i}` says so. Divide
-  by nothing: compare a cohort's times with other cohorts of the same size.
+  evaluations) until that point; `provenance["cohort"] = {"size": K, "index": i}` says so. Compare
+  a member's times only with members of cohorts of the same size, never with solo runs.
 - On CUDA, conv nets run channels_last in solo runs but not in a cohort (a layout, not a number).
 """
 from __future__ import annotations
