@@ -20,10 +20,11 @@ What may differ, and why:
 - Float rounding. A vmapped layer runs a batched kernel (bmm, grouped convolution) that sums in a
   different order from the plain kernel of a solo run, and the SGD update is written out rather
   than `torch.optim.SGD`'s fused kernel; each step differs from solo in the last bits, and training
-  amplifies that slowly (tests/test_cohort.py: first-epoch losses agree to ~1e-6 relative; a fit
-  may land an epoch apart). This is why `train_many` trains solo on CPU unless `stack=True`: the
-  committed CPU numbers stay bit-identical. On CUDA solo runs are not bit-reproducible across
-  kernels either, and bf16 autocast dominates this difference.
+  amplifies that slowly (tests/test_cohort.py, CPU fp32: epoch 1-3 losses agreed with solo to
+  2e-7 relative, fits landed on the same epoch; the tests allow 1e-4 and one epoch). This is why
+  `train_many` trains solo on CPU unless `stack=True`: the committed CPU numbers stay bit-identical.
+  On CUDA both run under bf16 autocast, whose rounding is far coarser; the CUDA difference has not
+  been measured yet.
 - Dropout masks. Under vmap the masks are drawn for all members at once from one RNG stream
   (seeded from the cohort's configs), so a member's masks are not its solo run's. They are still
   independent across members and a function of the configs: the same call gives the same numbers.
