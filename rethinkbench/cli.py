@@ -75,8 +75,11 @@ def _build_parser() -> argparse.ArgumentParser:
     cache = commands.add_parser("cache", help="manage the results cache",
                                 description="Manage the cache of trained runs.")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    clear = cache_commands.add_parser("clear", help="delete every cached run",
-                                      description="Delete every entry of the results cache.")
+    clear = cache_commands.add_parser(
+        "clear", help="delete every cached run",
+        description="Delete every entry of the results cache. Only a directory the cache created "
+                    "(it holds a CACHEDIR.TAG naming rethinkbench) is cleared, and only the "
+                    "cache's own files in it; anything else is refused (exit 2).")
     clear.add_argument("--cache-dir", type=Path, default=Path(DEFAULT_CACHE_DIR), metavar="DIR",
                        help=f"the cache directory (default: {DEFAULT_CACHE_DIR})")
     clear.set_defaults(handler=_cache_clear)
@@ -111,8 +114,17 @@ def _compare(args: argparse.Namespace) -> int:
 def _cache_clear(args: argparse.Namespace) -> int:
     # Lazy: the cache module belongs to the training side of the package.
     from rethinkbench.cache import ResultsCache
+    from rethinkbench.errors import UsageError
 
-    removed = ResultsCache(args.cache_dir).clear()
+    try:
+        removed = ResultsCache(args.cache_dir).clear()
+    except UsageError as error:   # not a rethinkbench cache: nothing was deleted
+        print(f"rethinkbench cache clear: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:      # e.g. a read-only cache directory
+        print(f"rethinkbench cache clear: error: cannot clear the cache at {args.cache_dir}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if isinstance(removed, int):
         print(f"removed {removed} cached run{'s' if removed != 1 else ''} from {args.cache_dir}")
     else:

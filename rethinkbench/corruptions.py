@@ -14,6 +14,7 @@ Pixel corruptions drop `x_train_raw`, so random-crop augmentation cannot silentl
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import replace
 
 import torch
@@ -29,6 +30,9 @@ LABEL_CORRUPTIONS = ("true_labels", "partial_labels", "random_labels")
 
 def check_corruption(kind: str, level: float | None) -> float | None:
     """Validate (kind, level); returns the level to use (None for kinds without one)."""
+    if not isinstance(kind, str):
+        raise UsageError(f"corruption kind must be a str, one of {', '.join(CORRUPTIONS)}; got "
+                         f"{type(kind).__name__} {kind!r}")
     if kind not in CORRUPTIONS:
         raise UsageError(f"unknown corruption {kind!r}; known: {', '.join(CORRUPTIONS)}")
     if kind == "partial_labels":
@@ -46,7 +50,12 @@ def check_corruption(kind: str, level: float | None) -> float | None:
 
 def corrupt(ds: Dataset, kind: str, level: float | None = None, seed: int = 0) -> Dataset:
     """Return a new Dataset with the randomization `kind` applied; `ds` is left untouched."""
+    if not isinstance(ds, Dataset):
+        raise UsageError(f"corrupt() takes an rb.Dataset as ds (e.g. from rb.load_dataset or "
+                         f"rb.Dataset(...)), got {type(ds).__name__}")
     level = check_corruption(kind, level)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UsageError(f"corrupt() seed must be an int, got {type(seed).__name__} {seed!r}")
     if kind == "random_labels":
         kind, level = "partial_labels", 1.0
         label = "random_labels"

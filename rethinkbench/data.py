@@ -9,8 +9,10 @@ crop means the same thing for every dataset.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
+import numbers
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +31,11 @@ DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A classification dataset held as tensors (float32 images N,C,H,W; int64 labels)."""
+    """A classification dataset held as tensors (float32 images N,C,H,W; int64 labels).
+
+    Checked at construction, each a DataError naming the field: tensor types, shapes and dtypes,
+    labels in [0, num_classes), num_classes a positive int, name a str, neither split empty, and
+    no NaN/inf pixels (bad data is reported as such, not later as a diverged run)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -45,6 +51,13 @@ class Dataset:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        # Checked first: the label check below compares against num_classes and prints the name.
+        if not isinstance(self.name, str):
+            raise DataError(f"Dataset name must be a str, got {type(self.name).__name__} {self.name!r}")
+        n = self.num_classes
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise DataError(f"Dataset {self.name!r}: num_classes must be a positive int (the labels "
+                            f"are 0..num_classes-1), got {type(n).__name__} {n!r}")
         for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
             if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
                 raise DataError(f"Dataset {self.name!r}: x_{split}/y_{split} must be torch tensors, "
@@ -67,6 +80,20 @@ class Dataset:
                             f"test images {tuple(self.x_test.shape[1:])} differ in shape")
         if self.x_train.shape[0] == 0:
             raise DataError(f"Dataset {self.name!r}: the training set is empty")
+        if self.x_test.shape[0] == 0:
+            raise DataError(f"Dataset {self.name!r}: the test set is empty (test accuracy needs at "
+                            f"least one example)")
+        if self.x_train_raw is not None and not isinstance(self.x_train_raw, torch.Tensor):
+            raise DataError(f"Dataset {self.name!r}: x_train_raw must be a torch tensor or None, got "
+                            f"{type(self.x_train_raw).__name__}")
+        # NaN/inf pixels are bad data: found here they name the split, not a diverged run later.
+        for field_name in ("x_train", "x_test", "x_train_raw"):
+            x = getattr(self, field_name)
+            if x is not None and x.is_floating_point() and not bool(torch.isfinite(x).all()):
+                bad = int((~torch.isfinite(x)).sum())
+                raise DataError(f"Dataset {self.name!r}: {field_name} has {bad} non-finite value"
+                                f"{'s' if bad != 1 else ''} (NaN or inf) out of {x.numel()}; fix or "
+                                f"drop those images")
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -197,7 +224,8 @@ def _torchvision(cls_name: str, root: Path, download: bool):
 
     cls = getattr(torchvision.datasets, cls_name)
     try:
-        sets = [cls(str(root), train=t, download=download) for t in (True, False)]
+        with _no_new_dirs_on_failure(root):
+            sets = [cls(str(root), train=t, download=download) for t in (True, False)]
     except RuntimeError as exc:  # torchvision: "Dataset not found or corrupted"
         raise DataError(f"{cls_name} not found under data root {root} ({exc}); "
                         f"download it there with network access, or pass --data-root PATH "
@@ -212,6 +240,41 @@ def _torchvision(cls_name: str, root: Path, download: bool):
         x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x.unsqueeze(1)  # CIFAR is NHWC
         out += [x.contiguous(), torch.as_tensor(np.asarray(s.targets), dtype=torch.int64)]
     return (*out, {"source": f"torchvision.datasets.{cls_name}({root})"})
+
+
+@contextlib.contextmanager
+def _no_new_dirs_on_failure(root: Path):
+    """If the block fails, remove the empty directories it created under (and above) `root`.
+
+    torchvision makes root/MNIST/raw (or root itself) before it tries to download; a failed load
+    must leave the file system as it found it. Only directories that did not exist before and are
+    empty are removed: a file (a partial download, anyone's data) is never deleted.
+    """
+    root = Path(os.path.abspath(root))
+    top = root   # the highest ancestor of root that does not exist yet (root if it exists)
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    before = set(os.listdir(root)) if root.is_dir() else None
+    try:
+        yield
+    except BaseException:
+        # root itself was new: everything from `top` down is; else only root's new entries are.
+        try:
+            new = [top] if before is None else [root / n for n in set(os.listdir(root)) - before]
+        except OSError:   # root is gone again: nothing of ours is left under it
+            new = []
+        for d in new:
+            _remove_empty_dirs(d)
+        raise
+
+
+def _remove_empty_dirs(top: Path) -> None:
+    """Remove `top` and the directories below it, bottom-up, as far as they are empty."""
+    if not top.is_dir() or top.is_symlink():
+        return
+    for dirpath, _, _ in os.walk(top, topdown=False):
+        with contextlib.suppress(OSError):   # not empty: it holds a file, so it stays
+            os.rmdir(dirpath)
 
 
 def default_data_root() -> Path:

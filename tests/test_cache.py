@@ -1,10 +1,12 @@
 """The results cache (rethinkbench/cache.py): pytest-cacheprovider semantics. An unreadable entry is
 a miss with a CacheWarning, a failed write is a warning, an interrupted write leaves nothing, failed
-runs are never stored."""
+runs are never stored; clear() deletes only in a directory marked as the cache's, and only its own
+files. The cross-process lock is tested in test_cache_lock.py."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 
 import pytest
@@ -71,6 +73,19 @@ def test_directory_is_created_with_a_gitignore(tmp_path):
     gitignore = c.dir / ".gitignore"
     assert gitignore.exists() and "*" in gitignore.read_text().split()
     assert not [p for p in c.dir.parent.iterdir() if p.name.startswith(".tmp")], "stray temp dir"
+    # the Cache Directory Tagging spec's signature, then our own line: the dir is provably ours
+    tag = (c.dir / "CACHEDIR.TAG").read_text().splitlines()
+    assert tag[0] == "Signature: 8a477f597d28d172789f06886806bc55"
+    assert any("rethinkbench" in line for line in tag[1:]) and c.is_marked()
+
+
+def test_ensure_dir_onto_a_file_raises_and_leaves_no_temp_dir(tmp_path):
+    (tmp_path / "cache").write_text("a user's file")
+    c = ResultsCache(tmp_path / "cache")
+    with pytest.raises(OSError):
+        c.ensure_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    assert (tmp_path / "cache").read_text() == "a user's file"
 
 
 @pytest.mark.parametrize("garbage", [
@@ -93,10 +108,42 @@ def test_corrupt_entry_is_a_miss_with_a_warning(cache, garbage):
 def test_entry_of_a_matching_config_with_missing_fields_is_a_miss(cache):
     res = make_result()
     blob = {"harness": "1", "result": {"config": res.config.to_dict(), "history": []}}
-    cache._ensure_dir()
+    cache.ensure_dir()
     cache.path(res.config).write_text(json.dumps(blob))
     with pytest.warns(CacheWarning):
         assert cache.get(res.config) is None
+
+
+@pytest.mark.parametrize("field, value, shown", [
+    ("epochs_to_fit", "12", "str '12'"),
+    ("steps_to_fit", True, "bool True"),
+    ("history", {}, "dict {}"),
+    ("history", [1, 2], "list [1, 2]"),
+    ("final_train_acc", "1.0", "str '1.0'"),
+    ("final_test_acc", None, "NoneType None"),
+    ("wall_seconds", [0.25], "list [0.25]"),
+    ("provenance", [], "list []"),
+    ("per_example_correct", "101", "str '101'"),
+    ("collapsed", "no", "str 'no'"),
+])
+def test_entry_with_a_field_of_the_wrong_type_is_a_miss(cache, field, value, shown):
+    """A hand-edited or foreign entry must not be a hit that breaks the claim reading it."""
+    res = make_result()
+    cache.put(res)
+    blob = json.loads(cache.path(res.config).read_text())
+    blob["result"][field] = value
+    cache.path(res.config).write_text(json.dumps(blob))
+    with pytest.warns(CacheWarning, match="unreadable cache entry") as record:
+        assert cache.get(res.config) is None
+    assert f"field {field!r} is {shown}, expected" in str(record[0].message)
+    assert cache.misses == 1 and cache.hits == 0
+
+
+def test_entry_fields_may_be_null_where_the_result_allows_it(cache):
+    res = make_result(acc=0.5)   # never fitted: epochs_to_fit and steps_to_fit are None
+    res.per_example_correct = None
+    cache.put(res)
+    assert cache.get(res.config) is not None
 
 
 def test_entry_of_another_config_under_the_same_name_is_a_miss(cache):
@@ -120,7 +167,7 @@ def test_entry_of_another_harness_version_is_a_miss(cache, monkeypatch):
 
 def test_interrupted_write_leaves_no_entry_and_no_temp_file(cache, monkeypatch):
     res = make_result()
-    cache._ensure_dir()
+    cache.ensure_dir()
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -250,12 +297,16 @@ def test_cached_train_trains_once(cache):
 
 
 def test_a_failing_run_is_not_cached(cache):
-    cfg = rb.RunConfig(dataset="custom:inf", width=0.25, max_epochs=2, batch_size=8)
-    bad = rb.Dataset(torch.full((16, 1, 4, 4), float("inf")), torch.arange(16) % 2,
-                     torch.zeros(4, 1, 4, 4), torch.zeros(4, dtype=torch.int64), num_classes=2)
+    gen = torch.Generator().manual_seed(0)
+    data = rb.Dataset(torch.randn(16, 1, 4, 4, generator=gen), torch.arange(16) % 2, torch.zeros(4, 1, 4, 4),
+                      torch.zeros(4, dtype=torch.int64), num_classes=2)
+    # (NaN pixels are refused by rb.Dataset itself; an absurd lr makes a real run diverge)
+    diverging = rb.RunConfig(dataset="custom:diverge", width=0.25, max_epochs=2, batch_size=8, lr=1e20)
     with pytest.raises(rb.TrainingDiverged):
-        cached_train(cfg, cache, rb.train, dataset=bad)
-    assert len(cache) == 0 and not cache.path(cfg).exists()
+        cached_train(diverging, cache, rb.train, dataset=data)
+    assert len(cache) == 0 and not cache.path(diverging).exists()
+
+    cfg = rb.RunConfig(dataset="custom:ok", width=0.25, max_epochs=2, batch_size=8)
 
     def interrupted(cfg, **kw):
         raise KeyboardInterrupt
@@ -264,11 +315,9 @@ def test_a_failing_run_is_not_cached(cache):
         cached_train(cfg, cache, interrupted)
     assert len(cache) == 0
     # the next attempt trains (nothing was stored) and then is stored
-    good = rb.Dataset(torch.randn(16, 1, 4, 4), torch.arange(16) % 2, torch.zeros(4, 1, 4, 4),
-                      torch.zeros(4, dtype=torch.int64), num_classes=2)
-    res = cached_train(cfg, cache, rb.train, dataset=good)
+    res = cached_train(cfg, cache, rb.train, dataset=data)
     assert not res.cached and len(cache) == 1
-    assert cached_train(cfg, cache, rb.train, dataset=good).cached
+    assert cached_train(cfg, cache, rb.train, dataset=data).cached
 
 
 def test_kept_model_round_trips_through_the_cache(cache):
@@ -297,3 +346,126 @@ def test_clear_removes_saved_weights_too(cache):
     cache.put(rb.train(cfg, keep_model=True))
     assert cache.clear() == 1
     assert not cache.model_path(cfg).exists()
+
+
+# ----------------------------------------------------------------------------- safe clear
+
+def test_clear_refuses_a_directory_without_the_marker(tmp_path):
+    """A wrong --cache-dir (a home, a project) must not lose a user's files."""
+    user_dir = tmp_path / "project"
+    user_dir.mkdir()
+    own_looking = ["0123456789abcdef0123.json", "data.json", "weights.pt"]
+    for name in own_looking:
+        (user_dir / name).write_text("{}")
+    with pytest.raises(rb.UsageError) as exc:
+        ResultsCache(user_dir).clear()
+    msg = str(exc.value)
+    assert f"refusing to clear {user_dir}" in msg and "CACHEDIR.TAG" in msg
+    assert f"remove it by hand (rm -r {user_dir})" in msg   # how to clear an older, unmarked cache
+    assert sorted(p.name for p in user_dir.iterdir()) == sorted(own_looking)
+
+
+def test_clear_refuses_another_tools_tagged_cache(tmp_path):
+    d = tmp_path / "other-cache"
+    d.mkdir()
+    (d / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n# made by othertool\n")
+    (d / "0123456789abcdef0123.json").write_text("{}")
+    with pytest.raises(rb.UsageError, match="refusing to clear"):
+        ResultsCache(d).clear()
+    assert (d / "0123456789abcdef0123.json").exists()
+
+
+def test_clear_refuses_a_path_that_is_a_file(tmp_path):
+    f = tmp_path / "results.json"
+    f.write_text("{}")
+    with pytest.raises(rb.UsageError, match=f"refusing to clear the cache at {f}: it is not a directory"):
+        ResultsCache(f).clear()
+    assert f.read_text() == "{}"
+
+
+def test_clear_of_a_missing_directory_clears_nothing(tmp_path):
+    c = ResultsCache(tmp_path / "never-made")
+    assert c.clear() == 0 and not c.dir.exists()
+
+
+def test_clear_removes_only_the_caches_own_files(cache):
+    res = make_result()
+    cache.put(res)
+    with cache.locked([res.config]):
+        pass
+    key = res.config.key()
+    own = [f"{key}.json", f"{key}.pt", f"{key}.lock", ".tmp-abc.json", ".tmp-probe-x"]
+    (cache.dir / f"{key}.pt").write_bytes(b"weights")
+    (cache.dir / ".tmp-abc.json").write_text("{")
+    (cache.dir / ".tmp-probe-x").write_text("")
+    foreign = ["notes.txt", "results.json", "0123456789ABCDEF0123.json", "0123456789abcdef01234.json",
+               f"{key}.json.bak", f"{key}.txt", "sub"]
+    for name in foreign[:-1]:
+        (cache.dir / name).write_text("a user's file")
+    (cache.dir / "sub").mkdir()
+    (cache.dir / "sub" / f"{key}.json").write_text("{}")
+    assert all((cache.dir / name).exists() for name in own)
+    assert cache.clear() == 1   # one entry (its weights, lock and temp files are not counted)
+    left = sorted(p.name for p in cache.dir.iterdir())
+    assert left == sorted([".gitignore", "CACHEDIR.TAG", *foreign])
+    assert (cache.dir / "sub" / f"{key}.json").exists()
+    assert len(cache) == 0
+
+
+def test_an_older_unmarked_cache_removed_by_hand_comes_back_marked(tmp_path):
+    """The refusal's advice works: once the old directory is gone, the cache makes a marked one."""
+    old = tmp_path / "cache"
+    old.mkdir()
+    (old / ".gitignore").write_text("*\n")
+    c = ResultsCache(old)
+    with pytest.raises(rb.UsageError):
+        c.clear()
+    shutil.rmtree(old)
+    c.put(make_result())
+    assert c.is_marked() and c.clear() == 1
+
+
+# ----------------------------------------------------------------------------- locks (one process)
+
+def test_locked_creates_one_lock_file_per_key(cache):
+    a, b = make_result(seed=0).config, make_result(seed=1).config
+    with cache.locked([b, a, b]):
+        assert sorted(p.name for p in cache.dir.glob("*.lock")) == sorted(
+            [f"{a.key()}.lock", f"{b.key()}.lock"])
+    assert cache.is_marked()   # the lock made the directory, the cache's usual way
+
+
+def test_locks_are_taken_in_sorted_key_order(cache, monkeypatch):
+    """Sorted, so two processes asking for overlapping sets can never wait on each other."""
+    import filelock
+
+    order = []
+
+    class Recording(filelock.FileLock):
+        def acquire(self, *args, **kwargs):
+            order.append(os.path.basename(self.lock_file))
+            return super().acquire(*args, **kwargs)
+
+    monkeypatch.setattr(filelock, "FileLock", Recording)
+    cfgs = [make_result(seed=s).config for s in range(5)]
+    with cache.locked(cfgs):
+        pass
+    assert order == sorted(f"{c.key()}.lock" for c in cfgs)
+
+
+def test_disabled_cache_takes_no_locks(tmp_path):
+    c = ResultsCache(tmp_path / "cache", enabled=False)
+    with c.locked([make_result().config]):
+        pass
+    assert not c.dir.exists()
+
+
+def test_a_lock_that_cannot_be_taken_is_a_warning(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    c = ResultsCache(blocker / "cache")
+    ran = []
+    with pytest.warns(CacheWarning, match="could not lock the cache at"):
+        with c.locked([make_result().config]):
+            ran.append(True)
+    assert ran == [True]

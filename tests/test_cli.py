@@ -157,6 +157,43 @@ def test_cache_clear_cache_dir(fake_cache_module, tmp_path, capsys):
     assert str(tmp_path) in capsys.readouterr().out
 
 
+def test_cache_clear_refuses_a_directory_that_is_not_a_cache(tmp_path, capsys):
+    """One wrong --cache-dir must not delete a user's files: a one-line error, exit 2."""
+    (tmp_path / "thesis.json").write_text("{}")
+    (tmp_path / "0123456789abcdef0123.json").write_text("{}")
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert "\n" not in err
+    assert err.startswith(f"rethinkbench cache clear: error: refusing to clear {tmp_path}: it has no "
+                          f"CACHEDIR.TAG marker")
+    assert f"rm -r {tmp_path}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0123456789abcdef0123.json", "thesis.json"]
+
+
+def test_cache_clear_refuses_a_file(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    assert main(["cache", "clear", "--cache-dir", str(target)]) == 2
+    assert "it is not a directory" in capsys.readouterr().err
+    assert target.read_text() == "mine"
+
+
+def test_cache_clear_of_a_real_cache(tmp_path, capsys):
+    from rethinkbench.cache import ResultsCache
+
+    cache = ResultsCache(tmp_path / "cache")
+    cache.ensure_dir()
+    (cache.dir / "0123456789abcdef0123.json").write_text("{}")
+    (cache.dir / "my-notes.txt").write_text("kept")
+    assert main(["cache", "clear", "--cache-dir", str(cache.dir)]) == 0
+    assert capsys.readouterr().out.strip() == f"removed 1 cached run from {cache.dir}"
+    assert sorted(p.name for p in cache.dir.iterdir()) == [".gitignore", "CACHEDIR.TAG", "my-notes.txt"]
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path / "missing")]) == 0
+    assert "removed 0 cached runs" in capsys.readouterr().out
+
+
 def test_cache_needs_an_action(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["cache"])

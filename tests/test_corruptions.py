@@ -277,6 +277,30 @@ def test_unknown_kind_is_a_usage_error_naming_it(make_dataset, kind):
     assert repr(kind) in str(exc.value) and "random_labels" in str(exc.value)
 
 
+@pytest.mark.parametrize("ds, shown", [([1, 2], "list"), (None, "NoneType"), ("mnist5k", "str")])
+def test_corrupt_needs_a_dataset(ds, shown):
+    with pytest.raises(rb.UsageError) as exc:
+        rb.corrupt(ds, "random_labels")
+    assert str(exc.value).startswith("corrupt() takes an rb.Dataset as ds")
+    assert str(exc.value).endswith(f"got {shown}")
+
+
+@pytest.mark.parametrize("kind, shown", [(3, "int 3"), (None, "NoneType None"), (["random_labels"], "list")])
+def test_kind_that_is_not_a_string_is_a_usage_error(make_dataset, kind, shown):
+    with pytest.raises(rb.UsageError) as exc:
+        rb.corrupt(make_dataset(), kind)
+    assert str(exc.value).startswith("corruption kind must be a str, one of true_labels, partial_labels")
+    assert f"got {shown}" in str(exc.value)
+
+
+@pytest.mark.parametrize("seed, shown", [("x", "str 'x'"), (1.5, "float 1.5"), (None, "NoneType None"),
+                                         (True, "bool True")])
+def test_seed_that_is_not_an_int_is_a_usage_error(make_dataset, seed, shown):
+    with pytest.raises(rb.UsageError) as exc:
+        rb.corrupt(make_dataset(), "random_labels", seed=seed)
+    assert str(exc.value) == f"corrupt() seed must be an int, got {shown}"
+
+
 def test_check_corruption_normalizes_levels():
     assert check_corruption("partial_labels", 1) == 1.0
     assert isinstance(check_corruption("partial_labels", 0), float)

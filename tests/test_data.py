@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,6 +235,47 @@ def test_missing_root_without_download_is_a_data_error_naming_the_path(tmp_path,
     assert str(missing) in str(exc.value) and "--data-root" in str(exc.value)
 
 
+def tree(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("name, module", [("mnist", "torchvision.datasets.mnist"),
+                                          ("cifar10", "torchvision.datasets.cifar")])
+@pytest.mark.parametrize("exists", [0, 1, 3], ids=["root-exists", "root-missing", "3-levels-missing"])
+def test_failed_download_leaves_no_new_directories(tmp_path, monkeypatch, name, module, exists):
+    """torchvision makes root/MNIST/raw (or root) before it downloads; a failed load must not leave
+    them behind. The download is patched to fail as it does without network: nothing is fetched."""
+    import importlib
+
+    def no_network(url, *args, **kwargs):
+        raise OSError(101, "Network is unreachable")   # what urllib raises on a machine offline
+
+    monkeypatch.setattr(importlib.import_module(module), "download_and_extract_archive", no_network)
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "keep.txt").write_text("a user's file")
+    root = base / "a" / "b" / "root" if exists == 3 else base / "root" if exists == 1 else base
+    before = tree(tmp_path)
+    with pytest.raises(rb.DataError) as exc:
+        rb.load_dataset(name, root=root)
+    assert str(root) in str(exc.value) and "could not be downloaded" in str(exc.value)
+    assert tree(tmp_path) == before
+
+
+def test_failed_download_keeps_files_it_finds(tmp_path, monkeypatch):
+    """Only empty new directories go: a file that appeared (anyone's) is never deleted."""
+    import torchvision.datasets.mnist as tv_mnist
+
+    def partial_then_fail(url, download_root, *args, **kwargs):
+        (Path(download_root) / "partial.gz").write_bytes(b"half")
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", partial_then_fail)
+    with pytest.raises(rb.DataError):
+        rb.load_dataset("mnist", root=tmp_path / "root")
+    assert tree(tmp_path) == ["root", "root/MNIST", "root/MNIST/raw", "root/MNIST/raw/partial.gz"]
+
+
 @pytest.mark.parametrize("name", ["cifar100", "MNIST5K", "", "imagenet"])
 def test_unknown_dataset_is_a_usage_error_naming_it(name):
     with pytest.raises(rb.UsageError, match="unknown dataset") as exc:
@@ -329,7 +371,35 @@ def test_a_user_dataset_works():
     (dict(x_train=np.zeros((8, 1, 4, 4), np.float32)), "torch tensors.*ndarray"),
     (dict(x_test=torch.rand(2, 1, 5, 5)), "differ in shape"),
     (dict(x_train=torch.rand(0, 1, 4, 4), y_train=torch.zeros(0, dtype=torch.int64)), "empty"),
+    (dict(x_test=torch.rand(0, 1, 4, 4), y_test=torch.zeros(0, dtype=torch.int64)),
+     "Dataset 'mine': the test set is empty"),
+    (dict(num_classes="10"), "num_classes must be a positive int.*got str '10'"),
+    (dict(num_classes=0), "num_classes must be a positive int.*got int 0"),
+    (dict(num_classes=3.0), "num_classes must be a positive int.*got float 3.0"),
+    (dict(num_classes=True), "num_classes must be a positive int.*got bool True"),
+    (dict(name=5), "Dataset name must be a str, got int 5"),
+    (dict(x_train_raw=np.zeros((8, 1, 32, 32))), "x_train_raw must be a torch tensor or None, got ndarray"),
 ])
 def test_dataset_validation_errors(changes, match):
     with pytest.raises(rb.DataError, match=match):
         rb.Dataset(**good(**changes))
+
+
+def with_bad(t: torch.Tensor, values) -> torch.Tensor:
+    t = t.clone()
+    t.view(-1)[: len(values)] = torch.tensor(values)
+    return t
+
+
+@pytest.mark.parametrize("field, values, shown", [
+    ("x_train", [float("nan")], "x_train has 1 non-finite value (NaN or inf) out of 128"),
+    ("x_test", [float("inf"), float("-inf")], "x_test has 2 non-finite values (NaN or inf) out of 32"),
+    ("x_train_raw", [float("nan")] * 3, "x_train_raw has 3 non-finite values (NaN or inf) out of 8192"),
+])
+def test_non_finite_pixels_are_bad_data(field, values, shown):
+    """Reported at construction as bad data, not later as a diverged training run."""
+    kw = good(x_train_raw=torch.rand(8, 1, 32, 32))
+    kw[field] = with_bad(kw[field], values)
+    with pytest.raises(rb.DataError) as exc:
+        rb.Dataset(**kw)
+    assert str(exc.value) == f"Dataset 'mine': {shown}; fix or drop those images"
