@@ -2,6 +2,9 @@
 
 Reads only stored results (``docs/results-schema.md``), never retrains. What counts as a regression:
 
+- a claim or item verdict ``error`` in the current file, whatever the baseline said: an error is a
+  failure of rethinkbench or of its setup (missing data, a usage error, a crash), never evidence
+  about the paper, and CI must not pass while the tool is broken;
 - a claim or item verdict that was ``reproduced`` in the baseline and is not now;
 - a claim or item of the baseline that is missing now;
 - a measurement that moved further than the tolerance declared *in the baseline*
@@ -11,20 +14,27 @@ Reads only stored results (``docs/results-schema.md``), never retrains. What cou
   same ``device_kind`` (seconds on different hardware say nothing about the code).
 
 Everything else (improvements, new items, measurements without a tolerance, timings within the
-factor) is reported and never fails.
+factor) is reported and never fails. A timing check that cannot be made (no run trained in both
+files, different or unknown device kinds) says so in a row of its own.
+
+Both files are first validated against ``rethinkbench/results.schema.json``: a value of the wrong
+type (a number stored as a string, an unknown verdict) is a :class:`ResultsError`, never a row.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 SUPPORTED_SCHEMA = 1
+SCHEMA_FILE = "results.schema.json"   # in this package; docs/results-schema.md describes it
 
 # Row statuses, in the order the table lists them.
 REGRESSION = "REGRESSION"
@@ -37,6 +47,8 @@ OK = "ok"
 _STATUS_ORDER = (REGRESSION, WARNING, IMPROVED, NEW, CHANGED, INFO, OK)
 
 _REPRODUCED = "reproduced"
+_ERROR = "error"
+_ERROR_NOTE = "error: a failure of rethinkbench or its setup, not of the paper"
 
 
 class ResultsError(ValueError):
@@ -75,7 +87,11 @@ def load_results(path: str | os.PathLike) -> dict:
 
 
 def check_results(results: Any, *, source: str = "results") -> None:
-    """Check the shape the report and the comparison rely on; ``source`` names it in errors."""
+    """Check ``results`` against the results schema; ``source`` names it in errors.
+
+    The first checks say whether this is a rethinkbench results file at all, and in which schema
+    version; then every value the report and the comparison read must have its documented type.
+    A :class:`ResultsError` names the JSON path of the bad value and what was expected."""
     if not isinstance(results, dict):
         raise ResultsError(f"{source}: expected a JSON object at the top level, "
                            f"got {type(results).__name__}")
@@ -86,20 +102,84 @@ def check_results(results: Any, *, source: str = "results") -> None:
     if isinstance(schema, bool) or schema != SUPPORTED_SCHEMA:
         raise ResultsError(f"{source}: schema {schema!r} is not supported "
                            f"(this rethinkbench reads schema {SUPPORTED_SCHEMA})")
-    claims = results.get("claims")
-    if not isinstance(claims, list):
-        raise ResultsError(f"{source}: 'claims' must be a list, got {type(claims).__name__}")
-    for number, claim in enumerate(claims, start=1):
-        if not isinstance(claim, dict) or not isinstance(claim.get("id"), str):
-            raise ResultsError(f"{source}: claim {number} must be an object with a string 'id', "
-                               f"got {_short_repr(claim)}")
-        items = claim.get("items", [])
-        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-            raise ResultsError(f"{source}: 'items' of claim {claim['id']!r} must be a list of "
-                               "objects")
-    runs = results.get("runs", {})
-    if not isinstance(runs, dict) or not all(isinstance(run, dict) for run in runs.values()):
-        raise ResultsError(f"{source}: 'runs' must be an object of run objects keyed by run key")
+    from jsonschema.exceptions import best_match
+
+    errors = list(_validator().iter_errors(results))
+    if errors:
+        error = best_match(errors)
+        more = len(errors) - 1
+        raise ResultsError(f"{source}: {_violation_text(error)}"
+                           + (f" ({more} more problem{'s' if more != 1 else ''} in this file)"
+                              if more else ""))
+
+
+def results_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of a results.json, as shipped in this package."""
+    return json.loads(resources.files("rethinkbench").joinpath(SCHEMA_FILE)
+                      .read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    # Imported here: jsonschema loads only when results are actually read.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(results_schema())
+
+
+_JSON_TYPES = {"number": "a number", "integer": "an integer", "string": "a string",
+               "boolean": "true or false", "null": "null", "object": "an object",
+               "array": "a list"}
+
+
+def _violation_text(error) -> str:
+    """``claims[3].items[0].measured.test_acc.value: expected a number or null, got '0.97'
+    (a string)`` from a jsonschema ValidationError."""
+    where = _json_path(error.absolute_path)
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return f"{where}: the required field {missing[0]!r} is missing"
+    if "propertyNames" in error.relative_schema_path:   # the instance is the bad key itself
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"{where}: expected only the keys {allowed}, got the key {error.instance!r}"
+    # A subschema's description says best what it wants (the root's describes the whole file).
+    described = error.schema.get("description") if error.schema is not _validator().schema else None
+    return f"{where}: expected {described or _expected(error)}, got {_value_text(error.instance)}"
+
+
+def _expected(error) -> str:
+    value = error.validator_value
+    if error.validator == "type":
+        names = [value] if isinstance(value, str) else value
+        return " or ".join(_JSON_TYPES.get(name, name) for name in names)
+    if error.validator == "enum":
+        return "one of " + ", ".join(json.dumps(v) for v in value)
+    if error.validator == "const":
+        return json.dumps(value)
+    if error.validator == "minimum":
+        return f"a number >= {value}"
+    return error.message
+
+
+def _json_path(path) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier():
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part)}]"
+    return text or "(top level)"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    kind = {str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+    return f"{_short_repr(value)} ({kind})" if value is not None else "null"
 
 
 @dataclass(frozen=True)
@@ -214,7 +294,8 @@ def _claim_rows(baseline: dict, current: dict) -> tuple[list[Row], dict[str, int
                             "missing", f"not in current ({len(before.get('items', []))} items)"))
             continue
         counts["claims"] += 1
-        rows.append(_verdict_row("claim", claim_id, before.get("verdict"), now.get("verdict")))
+        rows.append(_verdict_row("claim", claim_id, before.get("verdict"), now.get("verdict"),
+                                 _error_reason(now.get("items", []))))
         for item_before, item_now, note in _match_items(before.get("items", []),
                                                         now.get("items", [])):
             subject = _item_subject(claim_id, item_before or item_now)
@@ -223,12 +304,12 @@ def _claim_rows(baseline: dict, current: dict) -> tuple[list[Row], dict[str, int
                                 "missing", "in the baseline, not in current"))
                 continue
             if item_before is None:
-                rows.append(Row(NEW, "item", subject, "-", _text(item_now.get("verdict")),
-                                "not in the baseline"))
+                rows.append(_new_row("item", subject, item_now.get("verdict"),
+                                     _error_reason([item_now])))
                 continue
             counts["items"] += 1
             row = _verdict_row("item", subject, item_before.get("verdict"),
-                               item_now.get("verdict"))
+                               item_now.get("verdict"), _error_reason([item_now]))
             if note:
                 row = Row(row.status, row.check, row.subject, row.baseline, row.current,
                           "; ".join(filter(None, [row.note, note])))
@@ -238,12 +319,15 @@ def _claim_rows(baseline: dict, current: dict) -> tuple[list[Row], dict[str, int
             counts["measurements"] += len(measured_before.keys() & measured_now.keys())
             rows += _measurement_rows(subject, measured_before, measured_now)
     for claim_id, now in current_claims.items():
-        rows.append(Row(NEW, "claim", claim_id, "-", _text(now.get("verdict")),
-                        "not in the baseline"))
+        rows.append(_new_row("claim", claim_id, now.get("verdict"),
+                             _error_reason(now.get("items", []))))
     return rows, counts
 
 
-def _verdict_row(check: str, subject: str, before: Any, now: Any) -> Row:
+def _verdict_row(check: str, subject: str, before: Any, now: Any, reason: str = "") -> Row:
+    if now == _ERROR:   # whatever the baseline said, even "error": the tool failed, not the paper
+        return Row(REGRESSION, check, subject, _text(before), _text(now), _error_note(reason),
+                   changed=before != now)
     if before == now:
         return Row(OK, check, subject, _text(before), _text(now), changed=False)
     if before == _REPRODUCED:
@@ -251,6 +335,24 @@ def _verdict_row(check: str, subject: str, before: Any, now: Any) -> Row:
     if now == _REPRODUCED:
         return Row(IMPROVED, check, subject, _text(before), _text(now), "now reproduced")
     return Row(CHANGED, check, subject, _text(before), _text(now), "verdict changed")
+
+
+def _new_row(check: str, subject: str, now: Any, reason: str) -> Row:
+    if now == _ERROR:
+        return Row(REGRESSION, check, subject, "-", _text(now),
+                   _error_note(reason) + "; not in the baseline")
+    return Row(NEW, check, subject, "-", _text(now), "not in the baseline")
+
+
+def _error_reason(items: list[dict]) -> str:
+    """The reason of the first errored item: what broke, for the note of an error row."""
+    return next((str(item.get("reason") or "") for item in items
+                 if item.get("verdict") == _ERROR), "")
+
+
+def _error_note(reason: str) -> str:
+    first = reason.strip().split("\n", 1)[0] if reason else ""
+    return f"{_ERROR_NOTE} ({_middle_ellipsis(first, 120)})" if first else _ERROR_NOTE
 
 
 def _match_items(before_items: list[dict], now_items: list[dict]
@@ -284,16 +386,13 @@ def _match_items(before_items: list[dict], now_items: list[dict]
 
 def _measurement_rows(subject: str, before: Mapping, now: Mapping) -> list[Row]:
     rows = []
+    # Both files passed check_results: every measurement is an object and every tolerance usable.
     for name, measure_before in before.items():
         where = f"{subject} › {name}"
-        if not isinstance(measure_before, dict):
-            raise ResultsError(f"baseline: measurement {where} must be an object, "
-                               f"got {_short_repr(measure_before)}")
         tolerance = measure_before.get("tolerance")
-        _check_tolerance(tolerance, where)
         value_before = measure_before.get("value")
         measure_now = now.get(name)
-        if not isinstance(measure_now, dict):
+        if measure_now is None:
             status = REGRESSION if tolerance else INFO
             rows.append(Row(status, "measure", where, _number_text(value_before), "missing",
                             "measurement not recorded now"))
@@ -301,9 +400,8 @@ def _measurement_rows(subject: str, before: Mapping, now: Mapping) -> list[Row]:
         rows.append(_measurement_row(where, value_before, measure_now.get("value"), tolerance))
     for name, measure_now in now.items():
         if name not in before:
-            value = measure_now.get("value") if isinstance(measure_now, dict) else measure_now
-            rows.append(Row(NEW, "measure", f"{subject} › {name}", "-", _number_text(value),
-                            "not in the baseline"))
+            rows.append(Row(NEW, "measure", f"{subject} › {name}", "-",
+                            _number_text(measure_now.get("value")), "not in the baseline"))
     return rows
 
 
@@ -336,17 +434,6 @@ def _measurement_row(where: str, before: Any, now: Any, tolerance: dict | None) 
                changed=moved != 0)
 
 
-def _check_tolerance(tolerance: Any, where: str) -> None:
-    if tolerance is None:
-        return
-    valid = (isinstance(tolerance, dict) and tolerance
-             and set(tolerance) <= {"abs", "rel"}
-             and all(_is_number(v) and v >= 0 for v in tolerance.values()))
-    if not valid:
-        raise ResultsError(f"baseline: tolerance {tolerance!r} of measurement {where} is not "
-                           'usable; expected {"abs": x} or {"rel": r} with x, r >= 0')
-
-
 def _allowed_change(tolerance: dict, before: float) -> float:
     # Both given: the looser one applies (a relative band is useless near zero).
     allowed = []
@@ -367,7 +454,9 @@ def _tolerance_text(tolerance: dict) -> str:
 
 
 def _timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row], int]:
-    """Summed train seconds of the runs trained in both files, one row per device kind."""
+    """Summed train seconds of the runs trained in both files, one row per device kind, and one
+    row for each reason some runs in both files could not be compared (so a skipped timing check
+    is never silent)."""
     runs_before, runs_now = baseline.get("runs", {}), current.get("runs", {})
     common = [key for key in runs_before if key in runs_now]
     if not common:
@@ -375,14 +464,17 @@ def _timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row
                     "timing not compared: no run key in both files")], 0
     by_kind: dict[str, list[tuple[str, float, float]]] = {}
     kinds_differ: list[tuple[str, str]] = []
+    cached, untimed = 0, 0
     for key in common:
         before, now = runs_before[key], runs_now[key]
         # Only runs actually trained this time in both sessions: a cached run's seconds are
         # those of an older session, possibly on another machine.
         if before.get("cached") is not False or now.get("cached") is not False:
+            cached += 1
             continue
         seconds_before, seconds_now = before.get("train_seconds"), now.get("train_seconds")
         if not (_is_number(seconds_before) and _is_number(seconds_now)) or seconds_before <= 0:
+            untimed += 1
             continue
         kind_before = before.get("device_kind") or _provenance_kind(baseline)
         kind_now = now.get("device_kind") or _provenance_kind(current)
@@ -394,9 +486,14 @@ def _timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row
     if kinds_differ:
         before_kinds = ", ".join(sorted({b for b, _ in kinds_differ}))
         now_kinds = ", ".join(sorted({n for _, n in kinds_differ}))
+        unknown = any(b == "-" or n == "-" for b, n in kinds_differ)
         rows.append(Row(INFO, "timing", f"{len(kinds_differ)} run(s)", before_kinds, now_kinds,
-                        "timing not compared: different device kinds"))
-    if not by_kind and not kinds_differ:
+                        "timing not compared: " + ("device kind unknown" if unknown
+                                                   else "different device kinds")))
+    if untimed:
+        rows.append(Row(INFO, "timing", f"{untimed} run(s)", "-", "-",
+                        "timing not compared: no train_seconds above zero in both files"))
+    if not by_kind and cached:
         rows.append(Row(INFO, "timing", "train seconds", "-", "-",
                         "timing not compared: no run was trained (not cached) in both files"))
     for kind, triples in by_kind.items():
@@ -407,6 +504,8 @@ def _timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row
         slowest = f"; slowest run {key[:12]} {now / before:.2f}x"
         speed = "slower" if ratio > 1.005 else "faster" if ratio < 0.995 else "(same speed)"
         note = f"{ratio:.2f}x {speed} (limit {factor:g}x){slowest}"
+        if cached:
+            note += f"; {cached} run(s) cached in either file left out"
         if ratio > factor:
             status = REGRESSION
         elif ratio < 1.0 / factor:

@@ -2,6 +2,9 @@
 
 Evidence is plain data (JSON-ready); the pytest plugin collects one Evidence per test item and
 writes them, merged by claim id, to reports/results.json.
+
+Only the claim itself may decide that it did not reproduce: a failed `assert`, or `Evidence.check`
+(see `is_rejection`). Any other exception out of a claim test is an error of the harness.
 """
 from __future__ import annotations
 
@@ -43,18 +46,22 @@ class Evidence:
     def measure(self, name: str, value, *, unit: str = "", paper=None, paper_note: str | None = None,
                 tolerance: dict | None = None) -> dict:
         """Record a measurement; a list/tuple/array is one value per seed (stored as mean, sd, n)."""
-        if tolerance is not None and not (set(tolerance) <= {"abs", "rel"} and len(tolerance) == 1):
-            raise ValueError(f"tolerance must be {{'abs': x}} or {{'rel': r}}, got {tolerance!r}")
+        # Values are checked here, where the claim's author sees the error, so that results.json
+        # always passes its schema (rethinkbench/results.schema.json).
+        if tolerance is not None and not _usable_tolerance(tolerance):
+            raise ValueError(f"tolerance must be {{'abs': x}} or {{'rel': r}} with x, r >= 0, "
+                             f"got {tolerance!r}")
         if isinstance(value, (list, tuple, np.ndarray)):
-            values = [_plain(v) for v in value]
+            values = [_number(name, v) for v in value]
             finite = [v for v in values if v is not None]
+            # The sd of fewer than two values is not a measurement of zero spread: it is unknown.
             entry = {"value": float(np.mean(finite)) if finite else None,
-                     "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0,
+                     "sd": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
                      "n": len(values), "values": values}
         else:
-            entry = {"value": _plain(value)}
+            entry = {"value": _number(name, value)}
         entry["unit"] = unit
-        entry["paper"] = paper
+        entry["paper"] = _number(f"{name} (paper)", paper)
         if paper_note:
             entry["paper_note"] = paper_note
         if tolerance is not None:
@@ -81,18 +88,17 @@ class Evidence:
 
         `known_failure`: why this item is known not to reproduce at this scale (a strict xfail):
         then a failure is reported as not reproduced with the measured `message`, and a success
-        fails the test so the known-failure entry gets removed. Without it a failure is a plain
-        assertion error that reads like a rejected hypothesis.
+        fails the test so the known-failure entry gets removed. Without it a failure reads like a
+        rejected hypothesis, and is recorded as not reproduced (`is_rejection`), never as an error.
         """
-        import pytest
-
+        __tracebackhide__ = True   # the failing line is the test's call, not this one
         if known_failure is None:
             if not reproduced:
-                pytest.fail(self.rejected(message), pytrace=False)
+                _reject(self.rejected(message))
             return
         if reproduced:
-            pytest.fail(f"{self.info.id} unexpectedly reproduced (strict xfail: {known_failure}); "
-                        f"measured: {message}", pytrace=False)
+            _reject(f"{self.info.id} unexpectedly reproduced (strict xfail: {known_failure}); "
+                    f"measured: {message}")
         self.not_reproduced(f"{message} [{known_failure}]")
 
     def summary(self) -> str:
@@ -108,14 +114,58 @@ class Evidence:
                 "runs": list(dict.fromkeys(self.runs))}
 
 
+# Set on the pytest.fail exception that `check` raises, so the plugin can tell the claim's own
+# "not reproduced" from any other failure without matching messages.
+_REJECTED = "rethinkbench_claim_rejected"
+
+
+def _reject(message: str) -> None:
+    import pytest
+
+    __tracebackhide__ = True
+    try:
+        pytest.fail(message, pytrace=False)
+    except pytest.fail.Exception as exc:
+        setattr(exc, _REJECTED, True)
+        raise
+
+
+def is_rejection(exc: BaseException) -> bool:
+    """True when `exc` is the claim deciding it did not reproduce: a failed `assert`
+    (AssertionError) or the failure raised by `Evidence.check`. Anything else a claim test raises
+    (UsageError, DataError, TrainingDiverged, RuntimeError, KeyError, a direct `pytest.fail`, ...)
+    is an error of the harness, never evidence against the paper."""
+    return isinstance(exc, AssertionError) or getattr(exc, _REJECTED, False) is True
+
+
 def format_measure(m: dict) -> str:
+    """`0.9934±0.0021(n=3)`. Without an sd (fewer than two finite values) no ± part: `0.9934`
+    for one seed, `12(n=2)` when one of two seeds gave no number."""
     v = m.get("value")
     if v is None:
         return "n/a"
     text = f"{v:.4g}"
-    if m.get("n", 1) > 1:
-        text += f"±{m['sd']:.2g}(n={m['n']})"
+    sd, n = m.get("sd"), m.get("n")
+    if sd is not None:
+        text += f"±{sd:.2g}"
+    if sd is not None or (n is not None and n != 1):
+        text += f"(n={n})"
     return text + (m.get("unit") or "")
+
+
+def _usable_tolerance(tolerance) -> bool:
+    return (isinstance(tolerance, dict) and len(tolerance) == 1 and set(tolerance) <= {"abs", "rel"}
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                    and t >= 0 for t in tolerance.values()))
+
+
+def _number(name: str, v):
+    """A measured value as a JSON number: numpy/torch scalars to Python, NaN/inf to None."""
+    v = _plain(v)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise TypeError(f"measurement {name!r} must be a number or a list of numbers (one per "
+                        f"seed), got {v!r} ({type(v).__name__})")
+    return v
 
 
 def _plain(v):

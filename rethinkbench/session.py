@@ -80,15 +80,28 @@ class ResultsSession:
         return path
 
     def table_lines(self) -> list[str]:
+        """One row per claim; a claim with an errored item shows that error instead of numbers,
+        and a closing line says an error is the harness's failure, not the paper's."""
         rows = [("claim", "scale", "measured", "verdict")]
+        errors = 0
         for cid, entry in self.claims.items():
-            verdict = self.claim_verdict(entry["items"])
-            measured = "; ".join(i.get("summary", "") for i in entry["items"] if i.get("summary"))
-            n_ok = sum(i["verdict"] == "reproduced" for i in entry["items"])
-            rows.append((cid, self.scale, _clip(measured, 70), f"{verdict} ({n_ok}/{len(entry['items'])})"))
+            items = entry["items"]
+            verdict = self.claim_verdict(items)
+            errored = [i for i in items if i["verdict"] == "error"]
+            errors += len(errored)
+            if errored:   # no numbers to show: what went wrong instead (its first line)
+                measured = (errored[0]["reason"].strip() or "error").splitlines()[0]
+            else:
+                measured = "; ".join(i.get("summary", "") for i in items if i.get("summary"))
+            n_ok = sum(i["verdict"] == "reproduced" for i in items)
+            rows.append((cid, self.scale, _clip(measured, 70), f"{verdict} ({n_ok}/{len(items)})"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-        return [fmt(rows[0]), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows[1:]]
+        lines = [fmt(rows[0]), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows[1:]]
+        if errors:
+            lines.append(f"{errors} item(s) ended in an error: a failure of rethinkbench or its "
+                         f"setup, not evidence about the paper (tracebacks above)")
+        return lines
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

@@ -212,8 +212,10 @@ def test_a_different_scale_is_flagged(baseline):
 def test_an_unusable_tolerance_in_the_baseline_is_an_error(baseline):
     broken = with_changes(baseline, lambda r: first_item(r)["measured"]["final_train_acc"]
                           .update(tolerance={"absolute": 0.1}))
-    with pytest.raises(ResultsError, match="tolerance .*final_train_acc"):
+    with pytest.raises(ResultsError) as error:
         compare(broken, baseline)
+    assert str(error.value) == ("baseline: claims[0].items[0].measured.final_train_acc.tolerance: "
+                                'expected only the keys "abs", "rel", got the key \'absolute\'')
 
 
 @pytest.mark.parametrize("factor", [0.5, float("nan"), float("inf"), True])
@@ -242,9 +244,10 @@ def test_load_results_reads_a_results_file(tmp_path, baseline):
     ('{"claims": []}', "no 'schema' field"),
     ('{"schema": 2, "claims": []}', "schema 2 is not supported"),
     ('{"schema": "1", "claims": []}', "schema '1' is not supported"),
-    ('{"schema": 1}', "'claims' must be a list"),
-    ('{"schema": 1, "claims": [{"title": "no id"}]}', "claim 1 must be an object with a string"),
-    ('{"schema": 1, "claims": [], "runs": []}', "'runs' must be an object"),
+    ('{"schema": 1}', "(top level): the required field 'claims' is missing"),
+    ('{"schema": 1, "claims": {}}', "claims: expected a list, got an object"),
+    ('{"schema": 1, "claims": [{"title": "no id"}]}', "claims[0]: the required field 'id' is missing"),
+    ('{"schema": 1, "claims": [], "runs": []}', "runs: expected an object, got a list of 0"),
 ])
 def test_load_results_names_the_file_and_the_problem(tmp_path, content, message):
     path = tmp_path / "results.json"
@@ -277,3 +280,121 @@ def test_the_table_lists_changes_and_counts_the_rest(baseline):
     full = compare(baseline, drifted).format_table(show_unchanged=True)
     assert "unchanged row(s) not listed" in table and " 0 unchanged row(s)" in full
     assert len(full.splitlines()) > len(table.splitlines()) + 20
+
+
+# An "error" in the current file: the tool failed, so CI fails, whatever the baseline said.
+
+def errored(claim_index=0, item_index=0, reason="UsageError: unknown model 'mlp9'"):
+    def change(results):
+        claim = results["claims"][claim_index]
+        claim["items"][item_index].update(outcome="error", verdict="error", reason=reason)
+        claim["verdict"] = "error"
+    return change
+
+
+@pytest.mark.parametrize("before", ["reproduced", "not_reproduced", "skipped", "error"])
+def test_an_error_now_is_a_regression_whatever_the_baseline_said(baseline, before):
+    def set_before(results):
+        item = first_item(results)
+        if before == "error":
+            errored(reason="DataError: MNIST not found")(results)
+        else:
+            item.update(verdict=before, outcome={"reproduced": "passed", "skipped": "skipped",
+                                                 "not_reproduced": "failed"}[before])
+            results["claims"][0]["verdict"] = before
+    old = with_changes(baseline, set_before)
+    comparison = compare(old, with_changes(baseline, errored()))
+    assert not comparison.ok
+    rows = {(row.check, row.baseline, row.current) for row in regression_rows(comparison)}
+    assert rows == {("claim", before, "error"), ("item", before, "error")}
+    for row in regression_rows(comparison):
+        assert row.note == ("error: a failure of rethinkbench or its setup, not of the paper "
+                            "(UsageError: unknown model 'mlp9')")
+    table = comparison.format_table()
+    assert "not of the paper (UsageError: unknown model 'mlp9')" in table
+    assert table.splitlines()[-1] == "FAILED: 2 regression(s)"
+
+
+def test_a_new_item_or_claim_in_error_is_a_regression(baseline):
+    def add(results):
+        results["claims"][0]["items"].append({"nodeid": "claims/x.py::test_new", "outcome": "error",
+                                              "verdict": "error", "reason": "KeyError: 'lr'"})
+        results["claims"][0]["verdict"] = "error"
+        results["claims"].append({"id": "Z-new", "verdict": "error", "items": [
+            {"nodeid": "claims/y.py::test_y", "outcome": "error", "verdict": "error",
+             "reason": "RuntimeError: boom\n  a second line"}]})
+
+    comparison = compare(baseline, with_changes(baseline, add))
+    notes = {row.subject: row.note for row in regression_rows(comparison)}
+    assert notes == {
+        "Z-sample-1": "error: a failure of rethinkbench or its setup, not of the paper "
+                      "(KeyError: 'lr')",
+        "Z-sample-1 › test_new": "error: a failure of rethinkbench or its setup, not of the "
+                                 "paper (KeyError: 'lr'); not in the baseline",
+        "Z-new": "error: a failure of rethinkbench or its setup, not of the paper "
+                 "(RuntimeError: boom); not in the baseline",
+    }
+
+
+def test_compare_exits_1_on_an_error_and_2_on_bad_input(tmp_path, baseline, capsys):
+    from rethinkbench.cli import main
+
+    paths = {}
+    for name, results in [("base", baseline), ("error", with_changes(baseline, errored())),
+                          ("strings", with_changes(baseline, set_measure("final_train_acc",
+                                                                         "0.99")))]:
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(results), encoding="utf-8")
+    assert main(["compare", str(paths["base"]), str(paths["base"])]) == 0
+    assert main(["compare", str(paths["base"]), str(paths["error"])]) == 1
+    assert "not of the paper" in capsys.readouterr().out
+    assert main(["compare", str(paths["base"]), str(paths["strings"])]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"rethinkbench compare: error: {paths['strings']}: "
+                           "claims[0].items[0].measured.final_train_acc.value: expected a number "
+                           "or null, got '0.99' (a string)")
+
+
+# Timing: a check that cannot be made says why, in a row.
+
+def test_runs_without_train_seconds_are_named_in_a_row(baseline):
+    current = with_changes(baseline, lambda r: [run.update(train_seconds=None)
+                                                for run in r["runs"].values()])
+    comparison = compare(baseline, current)
+    assert comparison.ok
+    (row,) = timing_rows(comparison)
+    assert row.subject == f"{len(baseline['runs'])} run(s)"
+    assert row.note == "timing not compared: no train_seconds above zero in both files"
+    assert row.note in comparison.format_table()
+
+
+def test_runs_of_unknown_device_kind_are_named_in_a_row(baseline):
+    def unknown(results):
+        results["provenance"]["device_kind"] = None
+        for run in results["runs"].values():
+            run["device_kind"] = None
+    comparison = compare(baseline, with_changes(baseline, unknown))
+    (row,) = timing_rows(comparison)
+    assert row.note == "timing not compared: device kind unknown"
+    assert row.note in comparison.format_table()
+
+
+def test_no_common_run_is_named_in_a_row(baseline):
+    comparison = compare(baseline, with_changes(baseline, lambda r: r.update(runs={})))
+    (row,) = timing_rows(comparison)
+    assert row.note == "timing not compared: no run key in both files"
+    assert row.note in comparison.format_table()
+
+
+def test_cached_runs_left_out_of_a_timing_are_counted(baseline):
+    first_key = next(iter(baseline["runs"]))
+    current = with_changes(baseline, lambda r: r["runs"][first_key].update(cached=True))
+    (row,) = timing_rows(compare(baseline, current))
+    assert row.status == "ok" and row.note.endswith("; 1 run(s) cached in either file left out")
+
+
+def test_an_sd_of_null_is_read(baseline):
+    def single_seed(results):
+        first_item(results)["measured"]["final_train_acc"].update(sd=None, n=1, values=[1.0])
+    current = with_changes(baseline, single_seed)
+    assert compare(baseline, current).ok and compare(current, baseline).ok

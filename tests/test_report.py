@@ -201,7 +201,8 @@ def test_minimal_and_empty_results_render():
     assert "No claim ran" in render_html(empty)
     sparse = {"schema": 1, "claims": [{"id": "Z-TH1", "items": [
         {"nodeid": "claims/test_theory.py::test_th1", "outcome": "passed"},
-        {"outcome": "skipped", "verdict": "skipped", "measured": {"bare": 3}, "runs": ["gone"]},
+        {"outcome": "skipped", "verdict": "skipped", "measured": {"m": {"value": 3}},
+         "runs": ["gone"]},
     ]}], "runs": {"r": {"config": {}}}}
     dom = parse_html(render_html(sparse))
     section = dom.find_all("section", "claim")[0]
@@ -299,3 +300,57 @@ def test_format_seconds_and_percent():
     assert format_seconds(None) == "—"
     assert format_percent(0.9934) == "99.34%"
     assert format_percent(None) == "—"
+
+
+def test_an_error_item_shows_its_message_and_is_never_not_reproduced(mixed_results, mixed_dom):
+    """An error is the harness failing: its own badge, its message, a note that it says nothing
+    about the paper, and the error tile (not "not reproduced") counts its claim."""
+    errored = [(claim, item) for claim in mixed_results["claims"] for item in claim["items"]
+               if item["outcome"] == "error"]
+    assert errored and all(claim["verdict"] == "error" for claim, _ in errored)
+    for claim, item in errored:
+        section = next(s for s in mixed_dom.find_all("section", "claim")
+                       if s.attrs["id"] == f"claim-{claim['id']}")
+        article = next(a for a in section.find_all("article", "item")
+                       if "v-error" in a.classes)
+        assert "RuntimeError: NaN loss at epoch 3" in article.find_all(cls="reason")[0].text()
+        note = article.find_all(cls="error-note")[0].text()
+        assert "says nothing about the paper" in note
+        assert article.find_all(cls="badge")[0].text() == "error"
+    attention = mixed_dom.find_all("div", "attention")[0]
+    assert "Not reproduced, partial, skipped or error" in attention.text()
+    assert "RuntimeError: NaN loss at epoch 3" in attention.text()
+    assert not [a for a in mixed_dom.find_all("article", "item")
+                if "v-not_reproduced" in a.classes and a.find_all(cls="error-note")]
+
+
+def test_an_error_without_a_message_still_says_error():
+    results = samples.sample_results(claims=1, items_per_claim=1, runs_per_item=1, epochs=3,
+                                     outcomes=["error"])
+    results["claims"][0]["items"][0]["reason"] = ""
+    article = parse_html(render_html(results)).find_all("article", "item")[0]
+    assert article.find_all(cls="reason")[0].text() == "error (no message was recorded)"
+
+
+def test_an_sd_of_null_shows_no_spread():
+    results = samples.sample_results(claims=1, items_per_claim=1, runs_per_item=1, epochs=3)
+    results["claims"][0]["items"][0]["measured"] = {
+        "one_seed": {"value": 0.97, "sd": None, "n": 1, "values": [0.97]},
+        "one_finite": {"value": 12.0, "sd": None, "n": 2, "values": [12.0, None]},
+        "three": {"value": 0.7, "sd": 0.2, "n": 3, "values": [0.5, 0.7, 0.9]}}
+    table = parse_html(render_html(results)).find_all("table", "measured")[0]
+    ours = {r.find_all("th")[0].text(): [td.text() for td in r.find_all("td")][:2]
+            for r in table.find_all("tr")[1:]}
+    assert ours == {"one_seed": ["0.97", "n = 1"], "one_finite": ["12", "n = 2"],
+                    "three": ["0.7 ± 0.2", "n = 3"]}
+
+
+def test_a_results_file_of_the_wrong_types_is_not_rendered(tmp_path):
+    results = samples.sample_results(claims=1, items_per_claim=1, runs_per_item=1, epochs=3)
+    results["claims"][0]["items"][0]["verdict"] = "passed"
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    with pytest.raises(ResultsError) as error:
+        write_report(path, tmp_path)
+    assert str(error.value).startswith(f"{path}: claims[0].items[0].verdict: expected one of ")
+    assert not (tmp_path / "index.html").exists()

@@ -40,6 +40,9 @@ VERDICT_LABELS = {
     "error": "error",
 }
 
+ERROR_NOTE = ("Error: rethinkbench or its setup failed here (missing data, a usage error, a crash), "
+              "so this item says nothing about the paper. The traceback is in pytest's output.")
+
 # The schema's rule, for the rare item stored without a verdict.
 _VERDICT_OF_OUTCOME = {"passed": "reproduced", "xpassed": "reproduced",
                        "failed": "not_reproduced", "xfailed": "not_reproduced",
@@ -55,8 +58,15 @@ _ENVIRONMENT = jinja2.Environment(
 
 
 def render_html(results: dict) -> str:
-    """The report page for ``results`` (a results dict in schema 1) as an HTML string."""
+    """The report page for ``results`` (a results dict in schema 1) as an HTML string; a
+    :class:`~rethinkbench.compare.ResultsError` if it does not follow the results schema."""
     check_results(results, source="results")
+    return _render(results)
+
+
+def _render(results: dict) -> str:
+    """The page of results that passed ``check_results`` (not checked again: a large file takes
+    a noticeable fraction of a second to validate)."""
     return _ENVIRONMENT.get_template("report.html").render(report=build_view(results))
 
 
@@ -66,9 +76,7 @@ def write_report(results: dict | str | os.PathLike, out_dir: str | os.PathLike) 
     The file is written to a temporary name and renamed into place, so a reader (or a CI artifact
     upload) never sees half a page. Returns the path of ``index.html``.
     """
-    if not isinstance(results, dict):
-        results = load_results(results)
-    html = render_html(results)
+    html = render_html(results) if isinstance(results, dict) else _render(load_results(results))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "index.html"
@@ -175,9 +183,11 @@ def _claim_view(claim: dict, runs: dict, figure_numbers: Iterator[int]) -> dict[
              for number, item in enumerate(claim.get("items") or [], start=1)]
     verdict = claim.get("verdict") or _derived_verdict([item["verdict"] for item in items])
     item_counts = Counter(item["verdict"] for item in items)
-    # The first reason of an item that did not reproduce: what the overview shows in one line.
+    # What the overview shows in one line: the first error's reason (an error hides whatever
+    # else happened), else the first reason of an item that did not reproduce.
     headline = next((item["reason"] for item in items
-                     if item["verdict"] != "reproduced" and item["reason"]), "")
+                     if item["verdict"] == "error" and item["reason"]), "") or next(
+        (item["reason"] for item in items if item["verdict"] != "reproduced" and item["reason"]), "")
     return {
         "id": claim_id,
         "anchor": _anchor("claim-" + claim_id),
@@ -212,6 +222,8 @@ def _item_view(item: dict, claim_id: str, number: int, runs: dict,
                figure_numbers: Iterator[int]) -> dict[str, Any]:
     verdict = item.get("verdict") or _VERDICT_OF_OUTCOME.get(item.get("outcome"), "error")
     reason = _text(item.get("reason"), empty="")
+    if verdict == "error" and not reason:
+        reason = "error (no message was recorded)"
     nodeid = _text(item.get("nodeid"), empty="")
     params = item.get("params") if isinstance(item.get("params"), dict) else {}
     measured = item.get("measured") if isinstance(item.get("measured"), dict) else {}
@@ -226,6 +238,8 @@ def _item_view(item: dict, claim_id: str, number: int, runs: dict,
         "verdict": verdict,
         "verdict_css": _css_token(verdict),
         "verdict_label": _verdict_label(verdict),
+        # An error is the harness failing; say so, so that no reader takes it for the paper's.
+        "error_note": ERROR_NOTE if verdict == "error" else "",
         "reason": reason,
         "reason_first_line": _first_line(reason, 300),
         "reason_is_long": "\n" in reason.strip() or len(reason) > 300,
@@ -239,15 +253,12 @@ def _item_view(item: dict, claim_id: str, number: int, runs: dict,
     }
 
 
-def _measurement_view(name: str, measurement: Any) -> dict[str, Any]:
-    if not isinstance(measurement, dict):
-        # A bare number is tolerated: it is still worth showing.
-        measurement = {"value": measurement}
+def _measurement_view(name: str, measurement: dict) -> dict[str, Any]:
     unit = _text(measurement.get("unit"), empty="").strip()
     value, paper = measurement.get("value"), measurement.get("paper")
     sd, n = measurement.get("sd"), measurement.get("n")
     ours = format_number(value, unit)
-    if _is_number(sd) and n != 1:  # the sd of one value says nothing
+    if _is_number(sd) and n != 1:  # sd is null below two values; an old file's 0.0 for n = 1
         ours += f" ± {format_number(sd, unit)}"
     values = measurement.get("values")
     difference = value - paper if _is_number(value) and _is_number(paper) else None
