@@ -1,7 +1,8 @@
 """Errors never pass for science: an exception that is not the claim's own decision is verdict
 "error" end to end (results.json, the terminal table, the report, compare), never "not reproduced".
 
-Inner sessions run in-process through pytester, as in test_plugin.py; nothing here trains.
+Inner sessions run in-process through pytester, as in test_plugin.py; nothing here trains. Their
+test files have names no module of tests/ has (in-process, a clash is an import-file mismatch).
 """
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ def items_of(results) -> dict:
 
 def test_errors_end_to_end(pt, capsys):
     """One session over CLAIMS (each inner session costs seconds), checked at every stage."""
-    pt.makepyfile(test_claims=CLAIMS)
+    pt.makepyfile(test_inner_error_claims=CLAIMS)
     res = pt.runpytest("--scale", "smoke", *dirs(pt))
     results = json.loads((pt.path / "rep" / "results.json").read_text())
     harness_errors_are_errors_and_rejections_are_not_reproduced(res, results)
@@ -235,7 +236,7 @@ def compare_fails_on_the_sessions_error_whatever_the_baseline(pt, results, befor
 
 
 def test_a_missing_dataset_is_an_error(pt, tmp_path):
-    pt.makepyfile(test_data='''
+    pt.makepyfile(test_inner_missing_data='''
         import pytest
         from rethinkbench.evidence import ClaimInfo
 
