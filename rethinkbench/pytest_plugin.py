@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from .cache import DEFAULT_DIR, ResultsCache
 from .data import DATASETS, default_data_root, load_dataset
 from .errors import UsageError
-from .evidence import ClaimInfo, Evidence
+from .evidence import ClaimInfo, Evidence, is_rejection
 from .scales import SCALES, get_scale
 from .session import PROPERTY, ResultsSession
 
@@ -68,11 +69,25 @@ def pytest_addoption(parser):
                 help="train every run, ignore and do not write the results cache (default: off)")
     g.addoption("--clear-cache", action="store_true", default=False,
                 help="empty the results cache before the session (default: off)")
+    g.addoption("--plan", action="store_true", default=False,
+                help="train nothing: list the runs the selected claims need, which are cached, and "
+                     "an estimate of the training time from per-step costs measured on this device "
+                     "(default: off; also `rethinkbench plan [pytest args]`)")
     g.addoption("--report-dir", type=Path, default=Path("reports"), metavar="PATH",
                 help="where results.json and index.html are written (default: reports/ in the rootdir)")
 
 
 class PluginState:
+    """The session's settings, from the options, checked at configure time.
+
+    Checks that would otherwise fail only after all the training fail here, as usage errors
+    (pytest exits 4): the report dir and, unless --no-cache, the cache dir must be creatable and
+    writable. Both are therefore created at configure time, on a --collect-only run too (the
+    cache dir atomically, with its .gitignore and marker); that is harmless and keeps the check
+    honest. Only `--help` skips the checks. --clear-cache refuses a directory that is not the
+    cache's own (see rethinkbench.cache), also as a usage error.
+    """
+
     def __init__(self, config):
         opt = config.option
         if opt.gpu:
@@ -103,11 +118,33 @@ class PluginState:
         root = Path(config.rootpath)
         self.data_root = opt.data_root or default_data_root()
         self.cache = ResultsCache(_under(root, opt.cache_dir), enabled=not opt.no_cache)
-        if opt.clear_cache:
-            self.cache.clear()
         self.report_dir = _under(root, opt.report_dir)
+        if not opt.help:   # `pytest --help` must work in a read-only checkout too
+            if self.cache.enabled:
+                self._check_writable("--cache-dir", self.cache.dir, self.cache.ensure_dir)
+            self._check_writable("--report-dir", self.report_dir,
+                                 lambda: self.report_dir.mkdir(parents=True, exist_ok=True))
+        if opt.clear_cache:
+            try:
+                self.cache.clear()
+            except (UsageError, OSError) as exc:   # not the cache's directory: nothing was deleted
+                raise pytest.UsageError(f"--clear-cache: {exc}") from None
         self.seeds = opt.seeds
         self.config = config
+
+    @staticmethod
+    def _check_writable(option: str, path: Path, create) -> None:
+        """`create()` the directory `path`, then write and delete a probe file in it; a usage error
+        naming the option, the path and the OS error otherwise (found now, not after training)."""
+        try:
+            create()
+            fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"{option} {path} is not a directory this session can create and write: {exc}; "
+                f"pass {option} PATH with one that is") from None
 
 
 def _under(root: Path, p: Path) -> Path:
@@ -127,22 +164,29 @@ def pytest_configure(config):
     config.stash[STATE_KEY] = state
     config.stash[SESSION_KEY] = ResultsSession(state.scale.name, state.dataset, state.device)
     config.pluginmanager.register(_Collector(config.stash[SESSION_KEY]), "rethinkbench-collector")
+    if config.option.plan:
+        from .engine.plan import Plan, load_priors
+
+        baselines = sorted((Path(config.rootpath) / "reports" / "baselines").glob("*.json"))
+        config.stash[PLAN_KEY] = Plan(None if config.option.no_cache else state.cache,
+                                      priors=load_priors(baselines))
+    config.stash[TRACKER_KEY] = _ItemTracker()
+    config.pluginmanager.register(config.stash[TRACKER_KEY], "rethinkbench-item-tracker")
 
 
 def _compact_benchmark_table(config):
     """Every training run is timed once (one round), so min = max = mean: show one column, not
-    eleven, unless the user chose columns. Runs before pytest-benchmark's (trylast) configure."""
-    try:
-        from pytest_benchmark.utils import parse_columns
-    except ImportError:
+    eleven, unless the user chose columns. Runs before pytest-benchmark's (trylast) configure.
+
+    Only public surfaces: the `--benchmark-columns` option as pytest parsed it, and the command
+    line (pytest-benchmark's own default list is not public and moved between 5.2 and 5.3)."""
+    if not config.pluginmanager.hasplugin("benchmark"):
         return
-    if getattr(config.option, "benchmark_columns", None) == parse_columns(",".join(_default_columns())):
+    given = list(config.invocation_params.args) + os.environ.get("PYTEST_ADDOPTS", "").split()
+    if any(a == "--benchmark-columns" or a.startswith("--benchmark-columns=") for a in given):
+        return
+    if getattr(config.option, "benchmark_columns", None) is not None:
         config.option.benchmark_columns = ["min", "rounds"]
-
-
-def _default_columns():
-    from pytest_benchmark.plugin import DEFAULT_COLUMNS
-    return DEFAULT_COLUMNS
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -169,12 +213,21 @@ def data_root(rb_state) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dataset(rb_state):
+def dataset(rb_state, pytestconfig):
     """The session's dataset (--dataset, else the scale's), loaded once."""
     try:
         return load_dataset(rb_state.dataset, 0, root=rb_state.data_root)
     except Exception as exc:  # a missing dataset is the user's to fix: say which and where
-        pytest.fail(f"could not load dataset {rb_state.dataset!r}: {exc}", pytrace=False)
+        plan = pytestconfig.stash.get(PLAN_KEY, None)
+        if plan is not None:   # a plan needs only the data's shape: plan now, download later
+            from .engine.plan import placeholder_dataset
+
+            plan.notes.append(f"dataset {rb_state.dataset!r} is not available here ({exc}); planned "
+                              f"with its known size")
+            return placeholder_dataset(rb_state.dataset)
+        # A setup failure, so every claim item that needs it is an error, never "not reproduced".
+        pytest.fail(f"could not load dataset {rb_state.dataset!r}: {type(exc).__name__}: {exc}",
+                    pytrace=False)
 
 
 @pytest.fixture
@@ -226,12 +279,22 @@ class Runner:
         self._keep_model = True in keep
         cfgs = [self.config(**o) for o in overrides_list]
         self._data = {c.key(): o["data"] for c, o in zip(cfgs, overrides_list) if "data" in o}
+        plan = self.request.config.stash.get(PLAN_KEY, None)
+        if plan is not None:   # --plan: say which runs, train none
+            return plan.request(cfgs, self.request.node.nodeid)
         unique = {c.key(): c for c in cfgs}   # a config asked for twice is looked up once
-        hits = {k: self.state.cache.get(c, with_model=self._keep_model) for k, c in unique.items()}
+        cache = self.state.cache
+        hits = {k: cache.get(c, with_model=self._keep_model) for k, c in unique.items()}
         todo = [c for k, c in unique.items() if hits[k] is None]
         if todo:
-            for cfg, res in zip(todo, self._timed_train(todo)):
-                hits[cfg.key()] = res
+            # Another session or xdist worker sharing the cache may be training some of these:
+            # wait for their locks (none when the cache is off), look again, train what is left.
+            with cache.locked(todo):
+                hits.update((c.key(), cache.get(c, with_model=self._keep_model)) for c in todo)
+                todo = [c for c in todo if hits[c.key()] is None]
+                if todo:
+                    for cfg, res in zip(todo, self._timed_train(todo)):
+                        hits[cfg.key()] = res
         results = [hits[c.key()] for c in cfgs]
         for r in results:
             self._record(r)
@@ -240,6 +303,11 @@ class Runner:
     def _timed_train(self, cfgs):
         """Train `cfgs`; the first training in a test is timed by pytest-benchmark (one round)."""
         def train_all():
+            if _stacks(self.state, cfgs, self._data, self._keep_model):
+                out = _train_cohorts(cfgs, self.state)   # CUDA: seeds and levels as one stacked model
+                for r in out:
+                    self.state.cache.put(r)
+                return out
             out = []
             for c in cfgs:  # a run that raises is never stored
                 out.append(_train_with_progress(c, self.state, self._data.get(c.key()), self._keep_model))
@@ -297,34 +365,60 @@ def run_entry(result) -> dict:
     return d
 
 
-def _train_with_progress(cfg, state: PluginState, data=None, keep_model=False):
-    from .train import train
+def _stacks(state: PluginState, cfgs, data: dict, keep_model: bool) -> bool:
+    """Train `cfgs` with train_many's stacked cohorts? Only on CUDA (on CPU a stacked run rounds
+    differently from the solo runs the cpu baseline holds), for built-in data (a cohort shares one
+    dataset) and when no trained network is kept (a cohort keeps its members' weights stacked)."""
+    return state.device.startswith("cuda") and len(cfgs) > 1 and not data and not keep_model
 
+
+def _train_cohorts(cfgs, state: PluginState):
+    from .engine.cohort import train_many
+
+    results = train_many(cfgs, data_root=state.data_root, on_epoch=_progress(state))
+    for r in results:
+        _say(state, f"  trained {r.config.label()} (cohort of {r.provenance.get('cohort', {}).get('size', 1)}): "
+                    f"{_fit_text(r)} ({r.wall_seconds:.1f} s)")
+    return results
+
+
+def _fit_text(res) -> str:
+    fit = f"fit at epoch {res.epochs_to_fit}" if res.fitted else f"not fitted in {len(res.history)} epochs"
+    return f"{fit}, train acc {res.final_train_acc:.4f}, test acc {res.final_test_acc:.4f}"
+
+
+def _say(state: PluginState, msg: str) -> None:
+    """A progress line on the terminal, past output capture; silent under -q -q."""
     tr = state.config.pluginmanager.get_plugin("terminalreporter")
     capman = state.config.pluginmanager.get_plugin("capturemanager")
-    quiet = state.config.option.verbose < 0 or tr is None
-    last = [time.perf_counter()]
-
-    def say(msg):
-        if quiet:
-            return
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                tr.write_line(msg)
-        else:
+    if state.config.option.verbose < 0 or tr is None:
+        return
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
             tr.write_line(msg)
+    else:
+        tr.write_line(msg)
+
+
+def _progress(state: PluginState):
+    """on_epoch callback: a progress line per run at most every PROGRESS_EVERY_S seconds."""
+    last = [time.perf_counter()]
 
     def on_epoch(c, rec):
         if time.perf_counter() - last[0] > PROGRESS_EVERY_S:
             last[0] = time.perf_counter()
-            say(f"  … {c.label()}: epoch {rec['epoch']}/{c.max_epochs}, loss {rec['train_loss']:.3f}, "
-                f"train acc {rec['train_acc']:.3f}")
+            _say(state, f"  … {c.label()}: epoch {rec['epoch']}/{c.max_epochs}, loss "
+                        f"{rec['train_loss']:.3f}, train acc {rec['train_acc']:.3f}")
+    return on_epoch
 
-    res = train(cfg, dataset=data, data_root=state.data_root, on_epoch=on_epoch, keep_model=keep_model)
+
+def _train_with_progress(cfg, state: PluginState, data=None, keep_model=False):
+    from .train import train
+
+    res = train(cfg, dataset=data, data_root=state.data_root, on_epoch=_progress(state),
+                keep_model=keep_model)
     if res.wall_seconds > 2.0:
-        fit = f"fit at epoch {res.epochs_to_fit}" if res.fitted else f"not fitted in {len(res.history)} epochs"
-        say(f"  trained {cfg.label()}: {fit}, train acc {res.final_train_acc:.4f}, "
-            f"test acc {res.final_test_acc:.4f} ({res.wall_seconds:.1f} s)")
+        _say(state, f"  trained {cfg.label()}: {_fit_text(res)} ({res.wall_seconds:.1f} s)")
     return res
 
 
@@ -360,7 +454,8 @@ def pytest_collection_modifyitems(config, items):
                        f"(use {'--gpu' if 'paper' in s.args else '--scale ' + s.args[0]})"))
 
 
-@pytest.hookimpl(hookwrapper=True)
+# tryfirst: the outermost wrapper, so the report it reads is final (xfail already applied).
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
@@ -372,8 +467,10 @@ def pytest_runtest_makereport(item, call):
         return
     ev_dict = ev.to_dict()
     ev_dict["summary"] = ev.summary()
+    # Decided here, where the exception is at hand (an xdist controller only sees the report).
+    result, reason = _outcome(report, call.excinfo)
     payload = {"info": ev.info.to_dict(), "evidence": ev_dict,
-               "runs": item.stash.get(RUNS_KEY, {})}
+               "runs": item.stash.get(RUNS_KEY, {}), "outcome": result, "reason": reason}
     report.user_properties.append((PROPERTY, payload))
 
 
@@ -386,29 +483,62 @@ class _Collector:
     def pytest_runtest_logreport(self, report):
         payload = next((v for k, v in report.user_properties if k == PROPERTY), None)
         if payload is not None:
-            outcome, reason = _outcome(report)
-            self.results.add(payload, outcome, reason, round(report.duration, 3))
+            self.results.add(payload, payload["outcome"], payload["reason"], round(report.duration, 3))
 
 
-def _outcome(report) -> tuple[str, str]:
-    text = lambda: str(report.longrepr) if report.longrepr else ""
+REASON_LIMIT = 1000   # characters of an exception message kept in results.json
+
+
+def _outcome(report, excinfo) -> tuple[str, str]:
+    """(outcome, reason) of a claim item, as results.json records them.
+
+    Only the claim decides that it did not reproduce: a failed `assert` or `claim.check` in the
+    call ("failed"), or `claim.not_reproduced` (a strict xfail, "xfailed"). Every other exception,
+    in setup or call, is a failure of the harness ("error"): its reason is the exception's type and
+    message; the traceback stays in pytest's own output.
+    """
+    exc = excinfo.value if excinfo is not None else None
     if hasattr(report, "wasxfail"):
+        if report.skipped and exc is not None and not (
+                isinstance(exc, pytest.xfail.Exception) or is_rejection(exc)):
+            return "error", _exception_text(exc)   # an xfail marker swallowed a harness error
         return ("xfailed", report.wasxfail) if report.skipped else ("xpassed", report.wasxfail)
     if report.skipped:
         lr = report.longrepr
-        return "skipped", (lr[2] if isinstance(lr, tuple) else text())
+        return "skipped", (lr[2] if isinstance(lr, tuple) else str(lr or ""))
     if report.failed:
-        if report.when != "call":
-            return "error", text()
-        msg = getattr(report.longrepr, "reprcrash", None)
-        return "failed", (msg.message if msg is not None else text())
+        if exc is None:   # a strict xfail marker whose test passed ("[XPASS(strict)] ...")
+            return "failed", str(report.longrepr or "")
+        if report.when == "call" and is_rejection(exc):
+            return "failed", _exception_text(exc)
+        return "error", _exception_text(exc)
     return "passed", ""
+
+
+def _exception_text(exc: BaseException) -> str:
+    """`DataError: MNIST not found under ...`; a claim's own rejection or a pytest.fail is its
+    message alone (it already reads as a sentence)."""
+    if isinstance(exc, pytest.fail.Exception):
+        text = str(exc.msg or "")
+    elif isinstance(exc, (AssertionError, pytest.xfail.Exception)) and str(exc):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT - 1] + "…"
 
 
 def pytest_sessionfinish(session, exitstatus):
     if hasattr(session.config, "workerinput"):  # xdist worker: the controller writes the results
         return
+    if PLAN_KEY in session.config.stash:   # --plan trained nothing: no results to write
+        return
     rs = session.config.stash[SESSION_KEY]
+    unreported = session.config.stash[TRACKER_KEY].unreported(session)
+    if unreported:
+        # A test that ran nowhere (a worker died, a report could not be sent) must not vanish from
+        # the results while the session looks green: the results name it and the exit status fails.
+        rs.unreported = unreported
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not rs.has_claims:
         return
     state = session.config.stash[STATE_KEY]
@@ -427,7 +557,14 @@ REPORT_KEY = pytest.StashKey[list]()
 
 
 def pytest_terminal_summary(terminalreporter, config):
+    plan = config.stash.get(PLAN_KEY, None)
+    if plan is not None:
+        _print_plan(terminalreporter, config, plan)
+        return
     rs = config.stash[SESSION_KEY]
+    for nodeid in getattr(rs, "unreported", []):
+        terminalreporter.write_line(f"rethinkbench: ERROR: {nodeid} never reported a result (its "
+                                    f"worker died or its report could not be sent)", red=True)
     if not rs.has_claims:
         return
     tr = terminalreporter
@@ -445,3 +582,79 @@ def pytest_unconfigure(config):
         if tr is not None:  # last lines of the run: where the results and the report are
             for line in lines:
                 tr.write_line(line)
+
+
+TRACKER_KEY = pytest.StashKey["_ItemTracker"]()
+
+
+class _ItemTracker:
+    """Which collected tests delivered a final report, on the controller (plain run or xdist).
+
+    With pytest-xdist the controller collects nothing itself: each worker tells it which test ids
+    it collected (`pytest_xdist_node_collection_finished`, a public xdist hook)."""
+
+    def __init__(self):
+        self.collected: dict[str, None] = {}   # ordered set of node ids
+        self.reported: set[str] = set()
+
+    def pytest_collection_finish(self, session):
+        if not hasattr(session.config, "workerinput"):
+            self.collected.update(dict.fromkeys(item.nodeid for item in session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        self.collected.update(dict.fromkeys(ids))
+
+    def pytest_runtest_logreport(self, report):
+        # The report that decides an item: its call, or a setup that did not pass (skip, error).
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.reported.add(report.nodeid)
+
+    def unreported(self, session) -> list[str]:
+        if session.config.option.collectonly:
+            return []
+        if session.shouldstop or session.shouldfail or session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            return []   # -x, --maxfail, Ctrl-C: tests left unrun on purpose
+        return [nodeid for nodeid in self.collected if nodeid not in self.reported]
+
+
+# ----------------------------------------------------------------------------- --plan
+
+PLAN_KEY = pytest.StashKey["Plan"]()
+
+
+def _print_plan(tr, config, plan) -> None:
+    from .engine.plan import CostTable
+
+    state = config.stash[STATE_KEY]
+    tr.section("rethinkbench plan")
+    if plan.runs:
+        tr.write_line(f"timing a few steps of each network on {state.device} ...")
+        plan.estimate(CostTable(state.device))
+    for line in plan.lines(state.device):
+        tr.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Under --plan a claim test runs only to say which runs it needs: `run` records them and hands
+    back placeholder results, whatever the test then does with them is ignored, and a test that
+    trains nothing (theory, kernels) is not executed at all."""
+    plan = pyfuncitem.config.stash.get(PLAN_KEY, None)
+    if plan is None:
+        return None
+    if "run" not in pyfuncitem.fixturenames:
+        plan.not_executed.append(pyfuncitem.nodeid)
+        return True
+    plan.executed.append(pyfuncitem.nodeid)
+    import inspect   # the test's own arguments, as pytest passes them (public surfaces only)
+
+    args = {name: pyfuncitem.funcargs[name] for name in inspect.signature(pyfuncitem.obj).parameters
+            if name in pyfuncitem.funcargs}
+    try:
+        pyfuncitem.obj(**args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:   # placeholder results make claims fail or skip: not a finding
+        pass
+    return True

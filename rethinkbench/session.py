@@ -28,6 +28,7 @@ class ResultsSession:
         self.runs: dict[str, dict] = {}       # run key -> run entry
         self.trained = 0
         self.cached = 0
+        self.unreported: list[str] = []       # collected tests that never delivered a report
 
     # ------------------------------------------------------------------ collecting
     def add(self, payload: dict, outcome: str, reason: str, duration: float) -> None:
@@ -70,7 +71,8 @@ class ResultsSession:
                 "created": provenance()["date"], "total_seconds": round(time.time() - self.started, 2),
                 "scale": self.scale, "dataset": self.dataset, "device": self.device,
                 "provenance": provenance(self.device),
-                "claims": claims, "runs": self.runs}
+                "claims": claims, "runs": self.runs,
+                **({"unreported": list(self.unreported)} if self.unreported else {})}
 
     # ------------------------------------------------------------------ output
     def write(self, directory: Path) -> Path:
