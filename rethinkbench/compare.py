@@ -33,6 +33,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .tolerance import within
+
 SUPPORTED_SCHEMA = 1
 SCHEMA_FILE = "results.schema.json"   # in this package; docs/results-schema.md describes it
 
@@ -280,6 +282,10 @@ def _setup_rows(baseline: dict, current: dict) -> list[Row]:
         if before != now:
             rows.append(Row(WARNING, "setup", name, _text(before), _text(now),
                             f"different {name}: the numbers are not expected to agree"))
+    for nodeid in current.get("unreported", []):
+        rows.append(Row(REGRESSION, "item", nodeid, "-", "unreported",
+                        "collected but never reported a result (a crashed worker?): a failure of "
+                        "rethinkbench, not of the paper"))
     return rows
 
 
@@ -397,7 +403,7 @@ def _measurement_rows(subject: str, before: Mapping, now: Mapping) -> list[Row]:
             rows.append(Row(status, "measure", where, _number_text(value_before), "missing",
                             "measurement not recorded now"))
             continue
-        rows.append(_measurement_row(where, value_before, measure_now.get("value"), tolerance))
+        rows.append(_measurement_row(where, measure_before, measure_now.get("value"), tolerance))
     for name, measure_now in now.items():
         if name not in before:
             rows.append(Row(NEW, "measure", f"{subject} › {name}", "-",
@@ -405,7 +411,8 @@ def _measurement_rows(subject: str, before: Mapping, now: Mapping) -> list[Row]:
     return rows
 
 
-def _measurement_row(where: str, before: Any, now: Any, tolerance: dict | None) -> Row:
+def _measurement_row(where: str, measure_before: dict, now: Any, tolerance: dict | None) -> Row:
+    before = measure_before.get("value")
     shown = (where, _number_text(before), _number_text(now))
     before_missing, now_missing = _is_missing(before), _is_missing(now)
     same = (before_missing and now_missing) or before == now
@@ -422,35 +429,8 @@ def _measurement_row(where: str, before: Any, now: Any, tolerance: dict | None) 
         if before == now:
             return Row(OK, "measure", *shown, "unchanged", changed=False)
         return Row(REGRESSION, "measure", *shown, "non-numeric value changed")
-    allowed = _allowed_change(tolerance, before)
-    moved = now - before
-    # A hair of slack so that 0.1 + 0.2 style float noise never trips an exact ({"abs": 0}) guard.
-    slack = 1e-12 * max(1.0, abs(before))
-    tolerance_text = _tolerance_text(tolerance)
-    if abs(moved) > allowed + slack:
-        return Row(REGRESSION, "measure", *shown,
-                   f"moved {moved:+.4g}, beyond {tolerance_text} (±{allowed:.4g})")
-    return Row(OK, "measure", *shown, f"moved {moved:+.4g}, within {tolerance_text}",
-               changed=moved != 0)
-
-
-def _allowed_change(tolerance: dict, before: float) -> float:
-    # Both given: the looser one applies (a relative band is useless near zero).
-    allowed = []
-    if "abs" in tolerance:
-        allowed.append(float(tolerance["abs"]))
-    if "rel" in tolerance:
-        allowed.append(float(tolerance["rel"]) * abs(before))
-    return max(allowed)
-
-
-def _tolerance_text(tolerance: dict) -> str:
-    parts = []
-    if "abs" in tolerance:
-        parts.append(f"abs {tolerance['abs']:g}")
-    if "rel" in tolerance:
-        parts.append(f"rel {tolerance['rel']:g}")
-    return "tolerance " + " or ".join(parts)
+    ok, note = within(tolerance, measure_before, now)   # the kinds and their rule: tolerance.py
+    return Row(OK if ok else REGRESSION, "measure", *shown, note, changed=now != before)
 
 
 def _timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row], int]:

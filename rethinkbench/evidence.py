@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .tolerance import tolerance_problem
+
 
 @dataclass(frozen=True)
 class ClaimInfo:
@@ -49,8 +51,8 @@ class Evidence:
         # Values are checked here, where the claim's author sees the error, so that results.json
         # always passes its schema (rethinkbench/results.schema.json).
         if tolerance is not None and not _usable_tolerance(tolerance):
-            raise ValueError(f"tolerance must be {{'abs': x}} or {{'rel': r}} with x, r >= 0, "
-                             f"got {tolerance!r}")
+            raise ValueError(f"measurement {name!r}: tolerance {tolerance!r} is not usable: "
+                             f"{tolerance_problem(tolerance)}")
         if isinstance(value, (list, tuple, np.ndarray)):
             values = [_number(name, v) for v in value]
             finite = [v for v in values if v is not None]
@@ -154,9 +156,7 @@ def format_measure(m: dict) -> str:
 
 
 def _usable_tolerance(tolerance) -> bool:
-    return (isinstance(tolerance, dict) and len(tolerance) == 1 and set(tolerance) <= {"abs", "rel"}
-            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
-                    and t >= 0 for t in tolerance.values()))
+    return tolerance_problem(tolerance) is None
 
 
 def _number(name: str, v):

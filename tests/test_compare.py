@@ -215,7 +215,7 @@ def test_an_unusable_tolerance_in_the_baseline_is_an_error(baseline):
     with pytest.raises(ResultsError) as error:
         compare(broken, baseline)
     assert str(error.value) == ("baseline: claims[0].items[0].measured.final_train_acc.tolerance: "
-                                'expected only the keys "abs", "rel", got the key \'absolute\'')
+                                'expected only the keys "abs", "rel", "log10", "se", got the key \'absolute\'')
 
 
 @pytest.mark.parametrize("factor", [0.5, float("nan"), float("inf"), True])

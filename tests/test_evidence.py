@@ -53,12 +53,20 @@ def test_the_paper_value_must_be_a_number():
         evidence().measure("acc", 0.5, paper="~100%")
 
 
-@pytest.mark.parametrize("tolerance", [{"absolute": 0.1}, {"abs": "0.1"}, {"abs": -1},
-                                       {"abs": 0.1, "rel": 0.1}, {}, {"abs": math.inf}])
-def test_a_tolerance_must_be_abs_or_rel_and_non_negative(tolerance):
-    with pytest.raises(ValueError, match=r"tolerance must be \{'abs': x\} or \{'rel': r\} with "
-                                         r"x, r >= 0, got "):
+@pytest.mark.parametrize("tolerance, why", [
+    ({"absolute": 0.1}, r"unknown tolerance kind\(s\) \['absolute'\]; known: abs, rel, log10, se"),
+    ({"abs": "0.1"}, r"tolerance values must be numbers >= 0, got \{'abs': '0.1'\}"),
+    ({"abs": -1}, r"tolerance values must be numbers >= 0"),
+    ({}, r"expected an object with one or more of abs, rel, log10, se, got \{\}"),
+    ({"abs": math.inf}, r"tolerance values must be numbers >= 0")])
+def test_an_unusable_tolerance_is_refused_naming_why(tolerance, why):
+    with pytest.raises(ValueError, match=r"measurement 'acc': tolerance .* is not usable: " + why):
         evidence().measure("acc", 0.5, tolerance=tolerance)
+
+
+@pytest.mark.parametrize("tolerance", [{"abs": 0.1, "rel": 0.1}, {"log10": 1}, {"se": 4, "abs": 0.02}])
+def test_tolerance_kinds_combine(tolerance):
+    assert evidence().measure("acc", [0.5, 0.6], tolerance=tolerance)["tolerance"] == tolerance
 
 
 def test_only_assertions_and_check_are_rejections():
