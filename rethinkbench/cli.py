@@ -72,6 +72,16 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="also list claims and items whose verdict did not change")
     compare.set_defaults(handler=_compare)
 
+    plan = commands.add_parser(
+        "plan", help="list the runs a pytest selection of claims needs and estimate their time",
+        description="Run `pytest --plan PYTEST_ARGS` (default: claims/): execute the selected "
+                    "claim tests only to record the runs they ask for, train nothing, and print "
+                    "the runs, which are cached, and an estimate of the training time from "
+                    "per-step costs measured on this device. Exit status is pytest's.")
+    plan.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="PYTEST_ARGS",
+                      help="arguments for pytest, e.g. claims/ --gpu -k random_labels")
+    plan.set_defaults(handler=_plan)
+
     cache = commands.add_parser("cache", help="manage the results cache",
                                 description="Manage the cache of trained runs.")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
@@ -109,6 +119,18 @@ def _compare(args: argparse.Namespace) -> int:
                          timing_factor=args.timing_factor)
     print(comparison.format_table(show_unchanged=args.show_unchanged))
     return EXIT_OK if comparison.ok else EXIT_REGRESSION
+
+
+def _plan(args: argparse.Namespace) -> int:
+    try:
+        import pytest
+    except ImportError:
+        print("rethinkbench plan: error: needs pytest (pip install -e \".[dev]\")", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    pytest_args = list(args.pytest_args)
+    if not any(not a.startswith("-") for a in pytest_args):
+        pytest_args.insert(0, "claims/")
+    return int(pytest.main(["--plan", "-q", "-p", "no:randomly", *pytest_args]))
 
 
 def _cache_clear(args: argparse.Namespace) -> int:

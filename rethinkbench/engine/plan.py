@@ -12,17 +12,21 @@ The estimate comes from costs measured here, now, on this device: for each disti
 timed with the same code `train()` runs (on CUDA the graphed step, after its warm-up). A run's
 time is then steps x step cost + evaluations x eval cost, with
 
-- epochs: those of a cached run that differs only in seed (the best guess of when it fits), else the
-  budget (max_epochs; an upper bound when the run stops at fit: marked "≤" in the table);
+- epochs: the cached run's own; else those of a cached run that differs only in seed (the best
+  guess of when it fits); else the mean of the runs of that config (any seed, any device) in the
+  committed baselines (reports/baselines/*.json); else the budget (max_epochs; an upper bound when
+  the run stops at fit: marked "≤" in the table);
 - evaluations per epoch: the test set, plus the training set once training accuracy nears 100%
   (counted for every epoch: an upper bound).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -66,12 +70,14 @@ def placeholder_dataset(name: str) -> Dataset:
 class Plan:
     """The runs requested by the executed tests, in order of first request."""
 
-    def __init__(self, cache, data_sizes: dict | None = None):
+    def __init__(self, cache, data_sizes: dict | None = None, priors: dict | None = None):
         self.cache = cache
+        self.priors = dict(priors or {})   # prior_key(config) -> epochs of stored runs
         self.runs: dict[str, PlannedRun] = {}
         self.data_sizes = dict(data_sizes or {})
         self.executed: list[str] = []
         self.not_executed: list[str] = []
+        self.notes: list[str] = []
 
     def request(self, cfgs: list[RunConfig], nodeid: str) -> list:
         for cfg in cfgs:
@@ -93,6 +99,9 @@ class Plan:
                     sib = self.cache.get(cfg.replace(seed=seed))
                     if sib is not None:
                         return len(sib.history), True
+        seen = self.priors.get(prior_key(cfg))
+        if seen:   # a committed baseline trained this config (another seed, maybe another device)
+            return round(sum(seen) / len(seen)), True
         return cfg.max_epochs, not cfg.stop_at_fit
 
     def n_train(self, cfg: RunConfig) -> tuple[int, int]:
@@ -101,16 +110,24 @@ class Plan:
 
     # ------------------------------------------------------------------ estimates
     def estimate(self, costs: "CostTable") -> None:
-        for run in self.runs.values():
-            if run.cached:
-                continue
-            cfg = run.config
+        """Fill in each run's seconds. Runs that `train_many` would stack (same network, same
+        budget; see engine/cohort.py) share one stacked step, timed for their cohort's size."""
+        from .cohort import plan_cohorts, stacks_by_default
+
+        todo = [r for r in self.runs.values() if not r.cached]
+        by_cfg = {r.config: r for r in todo}
+        for cohort in plan_cohorts([r.config for r in todo]):
+            runs = [by_cfg[c] for c in cohort]
+            cfg = cohort[0]
             n, n_test = self.n_train(cfg)
             steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
-            steps = min(cfg.max_steps or 10**12, run.epochs * steps_per_epoch)
-            epochs = math.ceil(steps / steps_per_epoch)
-            step_s, eval_s = costs.get(cfg, n)
-            run.seconds = steps * step_s + epochs * (n_test + n) * eval_s
+            k = len(cohort) if len(cohort) > 1 and stacks_by_default(cfg) else 1
+            step_s, eval_s = costs.get(cfg, n, k)
+            for run in runs:
+                steps = min(cfg.max_steps or 10**12, run.epochs * steps_per_epoch)
+                epochs = math.ceil(steps / steps_per_epoch)
+                # A stacked step trains k runs: each run carries 1/k of it.
+                run.seconds = steps * step_s / k + epochs * (n_test + n) * eval_s
 
     def totals(self) -> dict:
         todo = [r for r in self.runs.values() if not r.cached]
@@ -136,15 +153,37 @@ class Plan:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
         t = self.totals()
-        out = [fmt(rows[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, rows[1:]), ""]
+        out = [fmt(rows[0]), fmt(tuple("-" * w for w in widths)), *map(fmt, rows[1:]), "", *self.notes]
         out.append(f"plan on {device}: {t['runs']} runs, {t['cached']} cached, {t['to_train']} to "
                    f"train, estimated {'≤ ' if t['upper_bound'] else ''}{format_seconds(t['seconds'])}"
-                   f" ({len(self.executed)} tests executed for their runs, "
-                   f"{len(self.not_executed)} train nothing)")
+                   f" (tests executed for their runs: {len(self.executed)}; tests that train "
+                   f"nothing: {len(self.not_executed)})")
         if t["upper_bound"]:
             out.append("≤: no cached run of the same config says when it fits; the budget "
                        "(max_epochs) is assumed, so the estimate is an upper bound")
         return out
+
+
+def prior_key(cfg: RunConfig | dict) -> str:
+    """A config without its seed and device: runs that should take about as many epochs."""
+    d = dict(cfg.to_dict() if isinstance(cfg, RunConfig) else cfg)
+    d.pop("seed", None)
+    d.pop("device", None)
+    return json.dumps(d, sort_keys=True)
+
+
+def load_priors(paths) -> dict[str, list[int]]:
+    """Epochs trained by each run stored in results files (the committed baselines), by prior_key.
+    An unreadable file is skipped: priors only sharpen an estimate."""
+    priors: dict[str, list[int]] = {}
+    for path in paths:
+        try:
+            runs = json.loads(Path(path).read_text()).get("runs", {})
+            for run in runs.values():
+                priors.setdefault(prior_key(run["config"]), []).append(len(run["history"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return priors
 
 
 def format_seconds(s: float) -> str:
@@ -163,17 +202,18 @@ class CostTable:
         self.in_shapes = dict(in_shapes or {})
         self.measured: dict[tuple, tuple[float, float]] = {}
 
-    def get(self, cfg: RunConfig, n_train: int) -> tuple[float, float]:
+    def get(self, cfg: RunConfig, n_train: int, k: int = 1) -> tuple[float, float]:
+        """(seconds per step of k stacked runs, seconds per evaluated example)."""
         shape = self.in_shapes.get(cfg.dataset, KNOWN_DATA.get(cfg.dataset, (0, 0, (1, 28, 28)))[2])
-        key = (cfg.model, cfg.width, shape, min(cfg.batch_size, n_train), cfg.dropout)
+        key = (cfg.model, cfg.width, shape, min(cfg.batch_size, n_train), cfg.dropout, k)
         if key not in self.measured:
-            self.measured[key] = measure_costs(cfg, shape, key[3], self.device)
+            self.measured[key] = measure_costs(cfg, shape, key[3], self.device, k)
         return self.measured[key]
 
 
-def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str) -> tuple[float, float]:
+def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1) -> tuple[float, float]:
     """(seconds per training step, seconds per evaluated example) of cfg's network on `device`,
-    timed with the step `train()` uses there."""
+    timed with the step `train()` uses there (`k` > 1: the stacked step of a k-run cohort)."""
     from ..engine.graphs import GraphedStep, make_graph_optimizer
     from ..models import build_model
     from ..train import EVAL_BATCH, make_optimizer, predict
@@ -189,7 +229,17 @@ def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str) -> tuple[fl
     if cuda and not cfg.model.startswith("mlp"):
         model = model.to(memory_format=torch.channels_last)
     sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
-    if cuda:
+    if k > 1:
+        from .cohort import StackedModel
+
+        with torch.random.fork_rng(devices=[dev] if cuda else []):
+            nets = [build_model(cfg.model, in_shape, 10, cfg.width, cfg.dropout).to(dev) for _ in range(k)]
+        amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+        stacked = StackedModel(nets, cfg.momentum, cfg.weight_decay, amp)
+        xs, ys = x.expand(k, *x.shape).contiguous(), y.expand(k, *y.shape).contiguous()
+        lrs = torch.full((k,), cfg.effective_lr, device=dev)
+        one = lambda: stacked(xs, ys, lrs)
+    elif cuda:
         opt, lr = make_graph_optimizer(model, cfg, dev)
         step = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)
         one = lambda: step(x, y, cfg.effective_lr)
@@ -204,11 +254,14 @@ def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str) -> tuple[fl
     for _ in range(5):      # warm-up (and, on CUDA, the graph's capture)
         one()
     sync()
-    t0 = time.perf_counter()
-    for _ in range(TIMED_STEPS):
-        one()
-    sync()
-    step_s = (time.perf_counter() - t0) / TIMED_STEPS
+    windows = []            # the median of short windows: a busy neighbour spoils few of them
+    for _ in range(TIMED_STEPS // 4):
+        t0 = time.perf_counter()
+        for _ in range(4):
+            one()
+        sync()
+        windows.append((time.perf_counter() - t0) / 4)
+    step_s = sorted(windows)[len(windows) // 2]
     chunk = min(EVAL_BATCH.get(dev.type, 1024), 4 * batch)
     xe = x.repeat((chunk + batch - 1) // batch, 1, 1, 1)[:chunk]
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
