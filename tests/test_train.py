@@ -240,10 +240,16 @@ def test_train_a_conv_net_on_a_user_dataset():
 
 
 def test_nan_loss_raises_training_diverged_naming_the_run():
-    c = rb.RunConfig(dataset="custom:inf", width=0.25, max_epochs=3, batch_size=16)
+    # Non-finite pixels are refused as bad data (tests/test_data.py); a huge lr diverges in epoch 1.
+    c = rb.RunConfig(dataset="custom:huge-lr", width=0.25, max_epochs=3, batch_size=16, lr=1e20)
     with pytest.raises(rb.TrainingDiverged) as exc:
-        rb.train(c, dataset=user_dataset(fill=float("inf")))
+        rb.train(c, dataset=user_dataset())
     assert c.label() in str(exc.value) and "epoch 1" in str(exc.value)
+
+
+def test_non_finite_pixels_are_bad_data_not_divergence():
+    with pytest.raises(rb.DataError, match="non-finite"):
+        user_dataset(fill=float("inf"))
 
 
 def test_huge_lr_raises_training_diverged():
