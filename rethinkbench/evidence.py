@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tolerance import tolerance_problem
+from .tolerance import SEED_SE, tolerance_problem
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,10 @@ class Evidence:
 
     def measure(self, name: str, value, *, unit: str = "", paper=None, paper_note: str | None = None,
                 tolerance: dict | None = None) -> dict:
-        """Record a measurement; a list/tuple/array is one value per seed (stored as mean, sd, n)."""
+        """Record a measurement; a list/tuple/array is one value per seed (stored as mean, sd, n).
+
+        `tolerance`: how far CI lets it move (rethinkbench/tolerance.py); for a value over two or
+        more seeds, `{"se": SEED_SE}` is added unless the claim chose its own `se`."""
         # Values are checked here, where the claim's author sees the error, so that results.json
         # always passes its schema (rethinkbench/results.schema.json).
         if tolerance is not None and not _usable_tolerance(tolerance):
@@ -67,6 +70,10 @@ class Evidence:
         if paper_note:
             entry["paper_note"] = paper_note
         if tolerance is not None:
+            if entry.get("n", 1) >= 2 and "se" not in tolerance:
+                # Over several seeds: another CPU's rounding moves the mean like a new draw of its
+                # seeds, so the declared floor widens to SEED_SE standard errors (tolerance.py).
+                tolerance = {**tolerance, "se": SEED_SE}
             entry["tolerance"] = tolerance
         self.measured[name] = entry
         return entry

@@ -26,6 +26,13 @@ from typing import Any
 
 KINDS = ("abs", "rel", "log10", "se")
 
+# A condition number is a result only to its order of magnitude (see `log10` above): measured on an
+# AMD EPYC, the Theorem 1 matrix's cond_1 was 1.83e10 where an Intel Xeon's baseline had 2.27e10.
+CONDITION_NUMBER = {"log10": 1.0}
+# Seed-averaged training outcomes may move by this many standard errors (see `se` above), on top
+# of the floor the claim declares: Evidence.measure adds it to every multi-seed measurement.
+SEED_SE = 4.0
+
 
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

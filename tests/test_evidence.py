@@ -66,7 +66,15 @@ def test_an_unusable_tolerance_is_refused_naming_why(tolerance, why):
 
 @pytest.mark.parametrize("tolerance", [{"abs": 0.1, "rel": 0.1}, {"log10": 1}, {"se": 4, "abs": 0.02}])
 def test_tolerance_kinds_combine(tolerance):
-    assert evidence().measure("acc", [0.5, 0.6], tolerance=tolerance)["tolerance"] == tolerance
+    assert evidence().measure("acc", 0.5, tolerance=tolerance)["tolerance"] == tolerance
+
+
+def test_a_multi_seed_measurement_also_allows_seed_noise():
+    ev = evidence()
+    assert ev.measure("acc", [0.5, 0.6, 0.7], tolerance={"abs": 0.02})["tolerance"] == {"abs": 0.02, "se": 4.0}
+    assert ev.measure("one", [0.5], tolerance={"abs": 0.02})["tolerance"] == {"abs": 0.02}   # no spread
+    assert ev.measure("own", [0.5, 0.6], tolerance={"se": 2})["tolerance"] == {"se": 2}      # the claim's own
+    assert "tolerance" not in ev.measure("free", [0.5, 0.6])                                 # none declared
 
 
 def test_only_assertions_and_check_are_rejections():
