@@ -184,7 +184,7 @@ def _compact_benchmark_table(config):
     given = list(config.invocation_params.args) + os.environ.get("PYTEST_ADDOPTS", "").split()
     if any(a == "--benchmark-columns" or a.startswith("--benchmark-columns=") for a in given):
         return
-    if getattr(config.option, "benchmark_columns", None) is not None:
+    if hasattr(config.option, "benchmark_columns"):   # its default: a list (4.x) or None (5.3)
         config.option.benchmark_columns = ["min", "rounds"]
 
 
