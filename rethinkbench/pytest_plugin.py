@@ -164,6 +164,8 @@ def pytest_configure(config):
     config.stash[SESSION_KEY] = ResultsSession(state.scale.name, state.dataset, state.device)
     config.pluginmanager.register(_Collector(config.stash[SESSION_KEY]), "rethinkbench-collector")
     if config.option.plan:
+        if getattr(config.option, "numprocesses", None):   # xdist workers would each hold a part
+            raise pytest.UsageError("--plan runs in one process (it trains nothing): drop -n/--numprocesses")
         from .engine.plan import Plan, load_priors
 
         baselines = sorted((Path(config.rootpath) / "reports" / "baselines").glob("*.json"))

@@ -96,3 +96,9 @@ def test_cli_plan_runs_pytest_with_plan_and_defaults_to_claims(monkeypatch):
     assert cli.main(["plan", "claims/test_theory.py", "--gpu"]) == 0
     assert seen[0][-1] == "claims/" and "--plan" in seen[0]
     assert seen[1][-2:] == ["claims/test_theory.py", "--gpu"] and "claims/" not in seen[1]
+
+
+def test_plan_with_xdist_is_a_usage_error(pt):
+    res = pt.runpytest_subprocess("--plan", "-n", "2", *_args(pt))
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--plan runs in one process (it trains nothing): drop -n/--numprocesses" in res.stderr.str()
