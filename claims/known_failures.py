@@ -29,5 +29,18 @@ KNOWN = {
 }
 
 
-def known_failure(claim_id: str, scale, dataset: str, item: str) -> str | None:
-    return KNOWN.get((claim_id, scale.name, dataset, item))
+def known_failure(claim_id: str, scale, dataset, item: str) -> str | None:
+    """Why (claim_id, scale, dataset, item) is known not to reproduce, or None.
+
+    `scale`: the `scale` fixture or its name; `dataset`: a dataset name ("mnist5k") or the `dataset`
+    fixture (an rb.Dataset, whose name is used). Anything else is refused: a lookup that silently
+    missed would turn a listed non-reproduction into a failure."""
+    from rethinkbench.data import Dataset
+
+    scale_name = scale if isinstance(scale, str) else getattr(scale, "name", None)
+    dataset_name = dataset.name if isinstance(dataset, Dataset) else dataset
+    for what, value in (("scale", scale_name), ("dataset", dataset_name), ("claim_id", claim_id), ("item", item)):
+        if not isinstance(value, str):
+            raise TypeError(f"known_failure(): {what} must be a name (str){' or the fixture' if what in ('scale', 'dataset') else ''}, "
+                            f"got {type(value).__name__} {value!r}")
+    return KNOWN.get((claim_id, scale_name, dataset_name, item))

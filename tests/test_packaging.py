@@ -48,3 +48,4 @@ def test_no_imports_of_other_packages_internals(folder):
     hits = [f"{p.relative_to(ROOT)}: {m.group(0).strip()}" for p in (ROOT / folder).rglob("*.py")
             for m in PRIVATE.finditer(p.read_text())]
     assert hits == []
+

@@ -1,0 +1,41 @@
+"""claims/known_failures.py: the lookup takes the fixtures or their names and refuses the rest (a
+lookup that silently missed would turn a listed non-reproduction into a plain failure)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import rethinkbench as rb
+from rethinkbench.scales import get_scale
+
+FILE = Path(__file__).resolve().parents[1] / "claims" / "known_failures.py"
+
+
+@pytest.fixture(scope="module")
+def kf():
+    spec = importlib.util.spec_from_file_location("known_failures", FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fixtures_and_names_find_the_same_entry(kf):
+    (claim_id, scale, dataset, item), why = next(iter(kf.KNOWN.items()))
+    x, y = torch.zeros(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64)
+    ds = rb.Dataset(x, y, x, y, name=dataset)
+    assert kf.known_failure(claim_id, get_scale(scale), ds, item) == why
+    assert kf.known_failure(claim_id, scale, dataset, item) == why
+    assert kf.known_failure(claim_id, scale, "fashion_mnist", item) is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (("Z-S31-bn", "cpu", 3, "wd"), r"dataset must be a name \(str\) or the fixture, got int 3"),
+    (("Z-S31-bn", object(), "mnist5k", "wd"), r"scale must be a name \(str\) or the fixture, got NoneType"),
+    (("Z-S31-bn", "cpu", "mnist5k", 1), r"item must be a name \(str\), got int 1"),
+])
+def test_what_it_cannot_use_is_refused(kf, args, message):
+    with pytest.raises(TypeError, match=r"known_failure\(\): " + message):
+        kf.known_failure(*args)
