@@ -333,7 +333,9 @@ def _outcome(report, excinfo) -> tuple[str, str]:
         if report.skipped and exc is not None and not (
                 isinstance(exc, pytest.xfail.Exception) or is_rejection(exc)):
             return "error", _exception_text(exc)   # an xfail marker swallowed a harness error
-        return ("xfailed", report.wasxfail) if report.skipped else ("xpassed", report.wasxfail)
+        # pytest < 8 prefixes an imperative xfail's reason with "reason: "; 8 and later do not.
+        reason = report.wasxfail.removeprefix("reason: ")
+        return ("xfailed", reason) if report.skipped else ("xpassed", reason)
     if report.skipped:
         lr = report.longrepr
         return "skipped", (lr[2] if isinstance(lr, tuple) else str(lr or ""))
