@@ -106,3 +106,13 @@ def fake_cifar10(tmp_path, monkeypatch):
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
     root = tmp_path / "cifar-root"
     return root, write_fake_cifar10(root)
+
+
+def load_file_module(path, name: str):
+    """Import a project file that is not in a package (scripts/, claims/) as module `name`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

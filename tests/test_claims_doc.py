@@ -2,7 +2,6 @@
 scripts/gen_claims_doc.py, and this test fails when the two disagree."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,16 +10,15 @@ import pytest
 
 from rethinkbench.evidence import ClaimInfo
 
+from conftest import load_file_module
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gen_claims_doc.py"
 
 
 @pytest.fixture(scope="module")
 def gen():
-    spec = importlib.util.spec_from_file_location("gen_claims_doc", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module(SCRIPT, "gen_claims_doc")
 
 
 def test_docs_claims_md_is_up_to_date_with_the_claim_infos():

@@ -2,7 +2,6 @@
 lookup that silently missed would turn a listed non-reproduction into a plain failure)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,14 @@ import torch
 import rethinkbench as rb
 from rethinkbench.scales import get_scale
 
+from conftest import load_file_module
+
 FILE = Path(__file__).resolve().parents[1] / "claims" / "known_failures.py"
 
 
 @pytest.fixture(scope="module")
 def kf():
-    spec = importlib.util.spec_from_file_location("known_failures", FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module(FILE, "known_failures")
 
 
 def test_fixtures_and_names_find_the_same_entry(kf):
