@@ -53,7 +53,7 @@ class Evidence:
         more seeds, `{"se": SEED_SE}` is added unless the claim chose its own `se`."""
         # Values are checked here, where the claim's author sees the error, so that results.json
         # always passes its schema (rethinkbench/results.schema.json).
-        if tolerance is not None and not _usable_tolerance(tolerance):
+        if tolerance is not None and tolerance_problem(tolerance) is not None:
             raise ValueError(f"measurement {name!r}: tolerance {tolerance!r} is not usable: "
                              f"{tolerance_problem(tolerance)}")
         if isinstance(value, (list, tuple, np.ndarray)):
@@ -160,10 +160,6 @@ def format_measure(m: dict) -> str:
     if sd is not None or (n is not None and n != 1):
         text += f"(n={n})"
     return text + (m.get("unit") or "")
-
-
-def _usable_tolerance(tolerance) -> bool:
-    return tolerance_problem(tolerance) is None
 
 
 def _number(name: str, v):

@@ -262,4 +262,4 @@ def test_a_missing_dataset_is_an_error(pt, tmp_path):
     assert (reads["outcome"], reads["verdict"]) == ("error", "error")
     assert reads["reason"].startswith(f"could not load dataset 'mnist': DataError: MNIST is not "
                                       f"under data root {missing}")
-    res.stdout.fnmatch_lines([f"T-data *smoke*DataError: MNIST is not under data root*error (0/2)"])
+    res.stdout.fnmatch_lines(["T-data *smoke*DataError: MNIST is not under data root*error (0/2)"])

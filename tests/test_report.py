@@ -354,3 +354,14 @@ def test_a_results_file_of_the_wrong_types_is_not_rendered(tmp_path):
         write_report(path, tmp_path)
     assert str(error.value).startswith(f"{path}: claims[0].items[0].verdict: expected one of ")
     assert not (tmp_path / "index.html").exists()
+
+
+def test_log10_and_se_tolerances_read_well():
+    results = samples.sample_results(claims=1, items_per_claim=1, runs_per_item=1, epochs=3)
+    results["claims"][0]["items"][0]["measured"] = {
+        "cond1_A": {"value": 2.3e10, "tolerance": {"log10": 1.0}},
+        "test_acc": {"value": 0.9, "sd": 0.01, "n": 3, "values": [0.89, 0.9, 0.91],
+                     "tolerance": {"abs": 0.02, "se": 4.0}}}
+    rows = parse_html(render_html(results)).find_all("table", "measured")[0].find_all("tr")[1:]
+    tolerances = [[td.text() for td in r.find_all("td")][-1] for r in rows]
+    assert tolerances == ["× or ÷ 10", "± 0.02 or ± 4 standard errors"]

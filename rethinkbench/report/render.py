@@ -464,6 +464,10 @@ def _tolerance_text(tolerance: Any, unit: str) -> str:
         parts.append("± " + format_number(tolerance["abs"], unit))
     if _is_number(tolerance.get("rel")):
         parts.append(f"± {100 * tolerance['rel']:.3g}% (relative)")
+    if _is_number(tolerance.get("log10")):
+        parts.append(f"× or ÷ {10 ** tolerance['log10']:.3g}")
+    if _is_number(tolerance.get("se")):   # the kinds: rethinkbench/tolerance.py
+        parts.append(f"± {tolerance['se']:g} standard errors")
     return " or ".join(parts) if parts else str(tolerance)
 
 
