@@ -102,53 +102,6 @@ def test_noise_is_slower(claim, run, scale, seeds, model, faster):
                                             f"{model}-{faster}"))
 
 
-# --------------------------------------------------------------------------- A-reg-hinders-noise
-
-REG_HINDERS = ClaimInfo(
-    id="A-reg-hinders-noise",
-    title="Regularizers hinder memorization more than learning",
-    statement="Regularizers, dropout above all, slow the memorization of random labels much more "
-              "than they hurt validation accuracy on real labels.",
-    source="Arpit et al. 2017, §5 (Fig. 9)",
-    paper="Fig. 9 (MNIST/CIFAR-10): dropout 0.5+ keeps random-label training accuracy low while "
-          "validation accuracy on real data barely moves.",
-)
-DROPOUTS = (0.0, 0.25, 0.5, 0.75)
-
-
-@pytest.mark.claim(REG_HINDERS)
-@pytest.mark.models(default=["mlp1x512"], paper=["alexnet_small"])
-def test_dropout_hinders_memorization(claim, run, scale, seeds, model):
-    """Fixed budget (the epochs the undropped net needs to fit random labels at this scale, capped).
-    drop_noise(d) = train acc on random labels at d=0 minus at d; drop_real(d) = best validation
-    accuracy on real labels at d=0 minus at d. H0: for d ∈ {0.5, 0.75}, drop_noise(d) is not at least
-    5× max(drop_real(d), 1 point), means over seeds."""
-    budget = dict(max_epochs=BUDGET.get(scale.name, 40), stop_at_fit=False)
-    noise = {d: run.many([dict(model=model, corruption="random_labels", dropout=d, seed=s, **budget)
-                          for s in seeds]) for d in DROPOUTS}
-    real = {d: run.many([dict(model=model, corruption="true_labels", dropout=d, seed=s, **budget)
-                         for s in seeds]) for d in DROPOUTS}
-    tr = {d: float(np.mean([r.final_train_acc for r in noise[d]])) for d in DROPOUTS}
-    va = {d: float(np.mean([r.best_test_acc for r in real[d]])) for d in DROPOUTS}
-    bad = []
-    for d in DROPOUTS:
-        claim.measure(f"random_train_acc_d{d:g}", [r.final_train_acc for r in noise[d]], tolerance={"abs": 0.05})
-        claim.measure(f"real_best_val_d{d:g}", [r.best_test_acc for r in real[d]], tolerance={"abs": 0.02})
-    for d in (0.5, 0.75):
-        dn, dr = tr[0.0] - tr[d], va[0.0] - va[d]
-        if not dn >= 5 * max(dr, 0.01):
-            bad.append(f"d={d}: random-label train acc drop {dn:+.4f} vs real best-val drop {dr:+.4f}")
-    claim.test = "for dropout 0.5 and 0.75: drop in random-label train acc ≥ 5 × max(drop in real best val acc, 0.01)"
-    claim.figure(xy({"random labels: train acc": (list(DROPOUTS), [tr[d] for d in DROPOUTS]),
-                     "real labels: best validation acc": (list(DROPOUTS), [va[d] for d in DROPOUTS])},
-                    title=f"{model}: dropout vs memorization ({budget['max_epochs']} epochs)",
-                    xlabel="dropout", ylabel="accuracy"))
-    claim.check(not bad, f"{model}: " + "; ".join(bad))
-
-
-BUDGET = {"smoke": 20, "cpu": 40, "paper": 60}
-
-
 # --------------------------------------------------------------------------- A-easy-examples
 
 EASY = ClaimInfo(

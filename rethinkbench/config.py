@@ -13,11 +13,15 @@ from dataclasses import asdict, dataclass, fields, replace
 from .corruptions import check_corruption
 from .data import DATASETS
 from .errors import UsageError
-from .models import MODELS, PAPER_LR
+from .models import INITS, MODELS, PAPER_LR
 
 # Bump when a change to the harness changes what a config trains into: it invalidates the cache.
 HARNESS_VERSION = "2"
 DEVICES = ("cpu", "cuda")
+# Fields added after the first release, with the default that reproduces the runs before them:
+# left out of the key at that default (float defaults: the stored values are floats).
+KEY_OMITS_DEFAULT = {"input_dropout": 0.0, "input_noise": 0.0, "hidden_noise": 0.0, "adversarial": 0.0,
+                     "init": "torch"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class RunConfig:
     weight_decay: float = 0.0
     random_crop: bool = False
     dropout: float = 0.0
+    # Arpit et al. §5's other regularizers (regularizers.py), all off by default:
+    input_dropout: float = 0.0          # probability of zeroing each input pixel
+    input_noise: float = 0.0            # std of Gaussian noise added to inputs (standardized units)
+    hidden_noise: float = 0.0           # std of Gaussian noise added after every ReLU
+    adversarial: float = 0.0            # weight w of the adversarial loss: (1-w) CE(x) + w CE(x_adv)
+    init: str = "torch"                 # "torch" (PyTorch's defaults) or "glorot_uniform" (TF's)
     max_epochs: int = 100
     max_steps: int | None = None
     stop_at_fit: bool = True            # stop once the full training set is classified 100%
@@ -69,6 +79,14 @@ class RunConfig:
         check(_num(self.weight_decay) and self.weight_decay >= 0,
               f"weight_decay must be >= 0, got {self.weight_decay!r}")
         check(_num(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
+        check(_num(self.input_dropout) and 0 <= self.input_dropout < 1,
+              f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
+        for name in ("input_noise", "hidden_noise"):
+            value = getattr(self, name)
+            check(_num(value) and value >= 0, f"{name} must be a std >= 0, got {value!r}")
+        check(_num(self.adversarial) and 0 <= self.adversarial <= 1,
+              f"adversarial must be a loss weight in [0, 1], got {self.adversarial!r}")
+        check(self.init in INITS, f"unknown init {self.init!r}; known: {', '.join(INITS)}")
         check(_int(self.max_epochs) and self.max_epochs > 0, f"max_epochs must be > 0, got {self.max_epochs!r}")
         check(self.max_steps is None or (_int(self.max_steps) and self.max_steps > 0),
               f"max_steps must be a positive integer or None, got {self.max_steps!r}")
@@ -80,7 +98,8 @@ class RunConfig:
               f"random_crop cannot be combined with {self.corruption!r}: cropping would move the "
               f"randomized pixels (the paper runs randomized inputs without augmentation)")
         # 1 and 1.0 are the same config: store floats as floats so equal configs share a key.
-        for name in ("width", "momentum", "lr_decay", "weight_decay", "dropout"):
+        for name in ("width", "momentum", "lr_decay", "weight_decay", "dropout", "input_dropout", "input_noise",
+                     "hidden_noise", "adversarial"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.lr is not None:
             object.__setattr__(self, "lr", float(self.lr))
@@ -104,8 +123,13 @@ class RunConfig:
         return cls(**d)
 
     def key(self) -> str:
-        """Stable cache key: the fields (sorted, JSON) plus the harness version."""
-        blob = json.dumps({"harness": HARNESS_VERSION, **self.to_dict()}, sort_keys=True)
+        """Stable cache key: the fields (sorted, JSON) plus the harness version. Fields added after
+        the first release are left out while at their default, so older runs keep their keys."""
+        d = self.to_dict()
+        for name, default in KEY_OMITS_DEFAULT.items():
+            if d[name] == default:
+                del d[name]
+        blob = json.dumps({"harness": HARNESS_VERSION, **d}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     def label(self) -> str:
@@ -114,6 +138,11 @@ class RunConfig:
         extras = [f"w{self.width:g}" if self.width != 1 else "", "crop" if self.random_crop else "",
                   f"wd{self.weight_decay:g}" if self.weight_decay else "",
                   f"drop{self.dropout:g}" if self.dropout else "",
+                  f"indrop{self.input_dropout:g}" if self.input_dropout else "",
+                  f"innoise{self.input_noise:g}" if self.input_noise else "",
+                  f"hidnoise{self.hidden_noise:g}" if self.hidden_noise else "",
+                  f"adv{self.adversarial:g}" if self.adversarial else "",
+                  "glorot" if self.init == "glorot_uniform" else "",
                   f"n{self.n_train}" if self.n_train else ""]
         return " ".join([self.model, corr, *[e for e in extras if e], f"seed{self.seed}"])
 

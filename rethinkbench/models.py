@@ -163,3 +163,28 @@ def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: f
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def glorot_uniform_(model: nn.Module) -> nn.Module:
+    """TensorFlow's default initializer for dense and conv layers: Glorot-uniform weights, zero
+    biases (tf.keras.layers.Dense/Conv2D kernel_initializer='glorot_uniform',
+    bias_initializer='zeros'). Draws from the global RNG, in module order."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
+INITS = ("torch", "glorot_uniform")
+
+
+def initialize(model: nn.Module, init: str) -> nn.Module:
+    """Apply the named initialization: 'torch' leaves PyTorch's defaults (kaiming-uniform with
+    a=sqrt(5), the harness's behaviour since the start), 'glorot_uniform' is TF's default."""
+    if init == "torch":
+        return model
+    if init == "glorot_uniform":
+        return glorot_uniform_(model)
+    raise UsageError(f"unknown init {init!r}; known: {', '.join(INITS)}")

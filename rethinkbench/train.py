@@ -21,7 +21,8 @@ from .corruptions import corrupt
 from .data import Dataset, balanced_subset, load_dataset, random_crop_batch, subset
 from .engine.graphs import GraphedStep, make_graph_optimizer
 from .errors import TrainingDiverged, UsageError
-from .models import build_model
+from .models import build_model, initialize
+from .regularizers import add_hidden_noise, adversarial_examples, perturb_inputs
 from .provenance import provenance
 from .seeding import derive_seed, generator
 
@@ -119,7 +120,10 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
         # Init and dropout draw from the global RNG inside this fork only: the caller's RNG state
         # is restored on exit, and the run is a function of cfg.seed alone.
         torch.manual_seed(derive_seed(cfg.seed, "init"))
-        model = build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout).to(device)
+        model = initialize(build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout),
+                           cfg.init).to(device)
+        if cfg.hidden_noise:
+            add_hidden_noise(model, cfg.hidden_noise)
         if cuda and not cfg.model.startswith("mlp"):
             model = model.to(memory_format=torch.channels_last)
         with _cudnn_benchmark(cuda):
@@ -164,11 +168,14 @@ def make_optimizer(model, cfg: RunConfig) -> torch.optim.Optimizer:
 
 
 def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, max_steps: int,
-                crop_gen=None, autocast=contextlib.nullcontext, stepper: GraphedStep | None = None):
+                crop_gen=None, autocast=contextlib.nullcontext, stepper: GraphedStep | None = None,
+                input_gen=None, adv_gen=None):
     """One pass of training steps over a fresh permutation (the hot loop; benchmarks time it).
 
     `stepper`: a GraphedStep (CUDA) that does forward, backward and update itself, replayed from a
-    CUDA graph; None for the plain eager step (CPU). Returns on-device sums (loss_sum, correct) — no
+    CUDA graph; None for the plain eager step (CPU). `input_gen`: the generator of cfg's input
+    dropout/noise (None: off); `adv_gen`: the generator of the adversarial search (None: no
+    adversarial training; never with a stepper). Returns on-device sums (loss_sum, correct) — no
     host sync here — the examples seen and the step count after the pass."""
     device = ds.x_train.device
     n, bs = ds.n_train, cfg.batch_size
@@ -188,6 +195,8 @@ def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, m
         else:
             xb = ds.x_train.index_select(0, idx)
         yb = ds.y_train.index_select(0, idx)
+        if input_gen is not None:
+            xb = perturb_inputs(xb, cfg, input_gen)
         if stepper is not None:
             stepper(xb, yb, lr_at(step, cfg))
             seen += len(idx)
@@ -198,6 +207,9 @@ def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, m
         with autocast():
             out = model(xb)
             loss = F.cross_entropy(out, yb)
+            if adv_gen is not None:
+                x_adv = adversarial_examples(model, xb, yb, adv_gen)
+                loss = (1 - cfg.adversarial) * loss + cfg.adversarial * F.cross_entropy(model(x_adv), yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -212,13 +224,17 @@ def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, m
 
 def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     stepper = None
-    if device.type == "cuda":   # launch-bound at batch 128: replay the step from a CUDA graph
+    # Launch-bound at batch 128 on CUDA: replay the step from a CUDA graph (not the adversarial
+    # step: its inner search would have to be captured too).
+    if device.type == "cuda" and not cfg.adversarial:
         opt, lr = make_graph_optimizer(model, cfg, device)
         stepper = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)
     else:
         opt = make_optimizer(model, cfg)
     order_gen = generator(cfg.seed, "order")
     crop_gen = generator(cfg.seed, "crop", device=device) if cfg.random_crop else None
+    input_gen = generator(cfg.seed, "input-reg", device=device) if (cfg.input_dropout or cfg.input_noise) else None
+    adv_gen = generator(cfg.seed, "adversarial", device=device) if cfg.adversarial else None
     n, bs = ds.n_train, cfg.batch_size
     steps_per_epoch = math.ceil(n / bs)
     max_steps = cfg.max_steps or cfg.max_epochs * steps_per_epoch
@@ -232,7 +248,7 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     while step < max_steps:
         epoch += 1
         loss_sum, correct, seen, step = train_epoch(model, opt, ds, cfg, order_gen, step, max_steps,
-                                                    crop_gen, autocast, stepper)
+                                                    crop_gen, autocast, stepper, input_gen, adv_gen)
         train_loss = loss_sum.item() / seen   # host syncs happen only here, once an epoch
         if not math.isfinite(train_loss):
             raise TrainingDiverged(

@@ -15,7 +15,8 @@ from rethinkbench.config import RunConfig
 # For every field, a valid value different from the default (each must change the key).
 OTHER = dict(dataset="cifar10", corruption="random_labels", model="alexnet_small", width=0.5, seed=1,
              split_seed=1, n_train=100, lr=0.05, momentum=0.5, lr_decay=0.9, decay_steps=100,
-             batch_size=64, weight_decay=1e-4, random_crop=True, dropout=0.5, max_epochs=10,
+             batch_size=64, weight_decay=1e-4, random_crop=True, dropout=0.5, input_dropout=0.2,
+             input_noise=0.5, hidden_noise=0.1, adversarial=0.3, init="glorot_uniform", max_epochs=10,
              max_steps=50, stop_at_fit=False, stall_epochs=5, track_subsets=True, record_per_example=True,
              device="cuda")
 

@@ -49,6 +49,7 @@ from ..config import RunConfig
 from ..data import Dataset, balanced_subset, random_crop_batch, subset
 from ..errors import TrainingDiverged, UsageError
 from ..models import build_model
+from ..regularizers import uses_loop_regularizers
 from ..provenance import provenance
 from ..seeding import derive_seed, generator
 from ..train import (FIT_CHECK_FROM, RunResult, _accuracy, _cudnn_benchmark, _resolve_device, _subset_accuracy,
@@ -80,7 +81,7 @@ def train_many(cfgs, dataset: Dataset | None = None, *, data_root=None, progress
 
     `stack`: None stacks where it is known to pay (`stacks_by_default`: the MLPs on CUDA) and
     trains every other run solo (`rb.train`), so CPU numbers stay bit-identical to solo runs; True
-    stacks on any device; False never stacks.
+    stacks on any device (configs that are not `stackable` still train solo); False never stacks.
     A cohort of one always trains solo. `dataset`, `data_root`, `progress`, `on_epoch`: as for
     `rb.train`. A config listed twice is trained once and its RunResult returned twice.
     """
@@ -101,7 +102,7 @@ def train_many(cfgs, dataset: Dataset | None = None, *, data_root=None, progress
     done: dict[RunConfig, RunResult] = {}
     kw = dict(data_root=data_root, progress=progress, on_epoch=on_epoch)
     for cohort in plan_cohorts(cfgs, max_cohort):
-        stacked = stack if stack is not None else stacks_by_default(cohort[0])
+        stacked = (stack if stack is not None else stacks_by_default(cohort[0])) and stackable(cohort[0])
         if stacked and len(cohort) > 1:
             done.update(zip(cohort, train_cohort(cohort, dataset, **kw)))
         else:
@@ -118,7 +119,13 @@ STACK_BY_DEFAULT = ("mlp1x512", "mlp3x512")
 
 
 def stacks_by_default(cfg: RunConfig) -> bool:
-    return cfg.device.startswith("cuda") and cfg.model in STACK_BY_DEFAULT
+    return cfg.device.startswith("cuda") and cfg.model in STACK_BY_DEFAULT and stackable(cfg)
+
+
+def stackable(cfg: RunConfig) -> bool:
+    """The stacked step knows the paper's recipe (dropout, weight decay, crops) but not the loop's
+    other regularizers or a non-default init: those configs train solo."""
+    return not uses_loop_regularizers(cfg) and cfg.init == "torch"
 
 
 def has_batchnorm(model: torch.nn.Module) -> bool:
@@ -283,6 +290,9 @@ def train_cohort(cfgs, dataset: Dataset | None = None, *, data_root=None, progre
         raise UsageError(f"train_cohort() needs configs that differ only in seed, corruption or level; "
                          f"got {len(keys)} different kinds: {sorted(c.label() for c in cfgs)}")
     cfg0 = cfgs[0]
+    if not stackable(cfg0):
+        raise UsageError(f"train_cohort() cannot stack {cfg0.label()!r}: input dropout/noise, hidden "
+                         f"noise, adversarial training and a non-default init train solo (rb.train)")
     device = _resolve_device(cfg0.device)
     data = _cohort_data(cfgs, dataset, data_root, device)
     cuda = device.type == "cuda"
