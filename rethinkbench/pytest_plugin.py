@@ -71,6 +71,9 @@ def pytest_addoption(parser):
                 help="train nothing: list the runs the selected claims need, which are cached, and "
                      "an estimate of the training time from per-step costs measured on this device "
                      "(default: off; also `rethinkbench plan [pytest args]`)")
+    g.addoption("--timing-table", action="store_true", default=False,
+                help="print pytest-benchmark's table of the claims' training timings (default: off; "
+                     "each run's seconds are in results.json and the report either way)")
     g.addoption("--report-dir", type=Path, default=Path("reports"), metavar="PATH",
                 help="where results.json and index.html are written (default: reports/ in the rootdir)")
 
@@ -152,6 +155,7 @@ def _under(root: Path, p: Path) -> Path:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    config.stash[CLAIM_ITEMS_KEY] = set()
     _compact_benchmark_table(config)
     config.addinivalue_line("markers", "claim(info): this test checks the claim described by the "
                                        "rethinkbench.evidence.ClaimInfo `info`")
@@ -173,6 +177,20 @@ def pytest_configure(config):
         config.stash[PLAN_KEY] = state.plan
     config.stash[TRACKER_KEY] = _ItemTracker()
     config.pluginmanager.register(config.stash[TRACKER_KEY], "rethinkbench-item-tracker")
+
+
+CLAIM_ITEMS_KEY = pytest.StashKey[set]()
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_benchmark_group_stats(config, benchmarks, group_by):
+    """No benchmark table when every timing is a claim's training run (a claim times nothing
+    itself: its runs' seconds go to results.json and the report), unless --timing-table asks for
+    it. `benchmarks/` and any mixed session keep pytest-benchmark's own grouping and table."""
+    claims = config.stash.get(CLAIM_ITEMS_KEY, set())
+    if config.option.timing_table or not all(b["fullname"] in claims for b in benchmarks):
+        return None
+    return []
 
 
 def _compact_benchmark_table(config):
@@ -278,6 +296,7 @@ def pytest_collection_modifyitems(config, items):
             params = dict(getattr(item, "callspec", None).params) if hasattr(item, "callspec") else {}
             item.stash[EVIDENCE_KEY] = Evidence(m.args[0], nodeid=item.nodeid, params=params)
             item.extra_keyword_matches.add(m.args[0].id)   # so `-k Z-F1a-fit` / `-k "A-"` select by claim
+            config.stash[CLAIM_ITEMS_KEY].add(item.nodeid)
         s = item.get_closest_marker("scales")
         if s is not None and scale not in s.args:
             item.add_marker(pytest.mark.skip(

@@ -32,11 +32,33 @@ def _header(res) -> str:
 
 
 @pytest.mark.parametrize("extra, shown, hidden", [
-    ((), ["Min", "Rounds"], ["Median", "StdDev", "OPS"]),
-    (("--benchmark-columns=mean,max",), ["Mean", "Max"], ["Min", "Rounds"]),
+    (("--timing-table",), ["Min", "Rounds"], ["Median", "StdDev", "OPS"]),
+    (("--timing-table", "--benchmark-columns=mean,max"), ["Mean", "Max"], ["Min", "Rounds"]),
 ])
 def test_benchmark_table_columns(pt, extra, shown, hidden):
     res = pt.runpytest_subprocess("--scale", "smoke", "-p", "no:cacheprovider", "--cache-dir",
                                   str(pt.path / "c"), "--report-dir", str(pt.path / "r"), *extra)
     header = _header(res)
     assert all(c in header for c in shown) and not any(c in header for c in hidden), header
+
+
+def test_claim_timings_print_no_table_by_default_but_are_still_captured(pt):
+    """A claim times nothing itself: pytest-benchmark's table (and legend) stays off unless
+    --timing-table asks for it, while --benchmark-json still gets the run's timing."""
+    res = pt.runpytest_subprocess("--scale", "smoke", "-p", "no:cacheprovider", "--cache-dir",
+                                  str(pt.path / "c"), "--report-dir", str(pt.path / "r"),
+                                  f"--benchmark-json={pt.path / 'b.json'}")
+    assert res.ret == 0, res.stdout.str()
+    assert not any(line.startswith("Name (time in") or line.startswith("Legend:") for line in res.stdout.lines)
+    import json
+    data = json.loads((pt.path / "b.json").read_text())
+    assert [b["group"] for b in data["benchmarks"]] == ["B-one"]
+
+
+def test_a_plain_benchmark_keeps_its_table(pytester):
+    """benchmarks/-style tests (the benchmark fixture used directly) are not claims: table shown."""
+    pytester.makeconftest('pytest_plugins = ["rethinkbench.pytest_plugin"]')
+    pytester.makepyfile(test_bench="def test_speed(benchmark):\n    benchmark(sum, range(10))\n")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--report-dir", str(pytester.path / "r"))
+    assert res.ret == 0, res.stdout.str()
+    assert any(line.startswith("Name (time in") for line in res.stdout.lines)
