@@ -102,3 +102,15 @@ def test_plan_with_xdist_is_a_usage_error(pt):
     res = pt.runpytest_subprocess("--plan", "-n", "2", *_args(pt))
     assert res.ret == pytest.ExitCode.USAGE_ERROR
     assert "--plan runs in one process (it trains nothing): drop -n/--numprocesses" in res.stderr.str()
+
+
+def test_an_adversarial_run_is_estimated_at_the_cost_of_its_extra_passes(monkeypatch):
+    from rethinkbench.engine import plan as plan_mod
+    from rethinkbench.regularizers import ADV_STEPS
+
+    monkeypatch.setattr(plan_mod, "measure_costs", lambda *a, **k: (0.01, 0.001))
+    table = plan_mod.CostTable("cpu")
+    plain = table.get(rb.RunConfig(dropout=0.5), 1000)
+    adv = table.get(rb.RunConfig(dropout=0.5, adversarial=0.5), 1000)
+    assert plain == (0.01, 0.001)
+    assert adv == (pytest.approx(0.01 * (ADV_STEPS + 2)), 0.001)

@@ -208,7 +208,13 @@ class CostTable:
         key = (cfg.model, cfg.width, shape, min(cfg.batch_size, n_train), cfg.dropout, k)
         if key not in self.measured:
             self.measured[key] = measure_costs(cfg, shape, key[3], self.device, k)
-        return self.measured[key]
+        step_s, eval_s = self.measured[key]
+        if cfg.adversarial:
+            # The adversarial step adds ADV_STEPS input-gradient passes and one more forward and
+            # backward to the plain step: counted as that many plain steps (not timed itself).
+            from ..regularizers import ADV_STEPS
+            step_s *= ADV_STEPS + 2
+        return step_s, eval_s
 
 
 def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1) -> tuple[float, float]:
