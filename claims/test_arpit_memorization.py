@@ -118,6 +118,7 @@ DROPOUTS = (0.0, 0.25, 0.5, 0.75)
 
 @pytest.mark.claim(REG_HINDERS)
 @pytest.mark.models(default=["mlp1x512"], paper=["alexnet_small"])
+@pytest.mark.requires("dropout")
 def test_dropout_hinders_memorization(claim, run, scale, seeds, model):
     """Fixed budget (the epochs the undropped net needs to fit random labels at this scale, capped).
     drop_noise(d) = train acc on random labels at d=0 minus at d; drop_real(d) = best validation
