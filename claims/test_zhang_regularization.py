@@ -142,6 +142,7 @@ AUG_BEATS_WD = ClaimInfo(
 
 @pytest.mark.claim(AUG_BEATS_WD)
 @pytest.mark.models(default=["inception_small"], paper=["inception_small", "alexnet_small"])
+@pytest.mark.requires("raw_images")
 def test_augmentation_beats_weight_decay(claim, run, scale, seeds, model):
     """H0: gain(crop) ≤ gain(wd), gains measured per seed against the no-regularizer run of the
     same seed. One-sided paired t-test on gain(crop) − gain(wd), rejected at p ≤ 0.05 (with one
@@ -175,6 +176,7 @@ ARCH = ClaimInfo(
     source="Zhang et al. 2017, §3, Table 1",
     paper="No-regularizer test accuracy: Inception 85.75% > AlexNet 76.07% > MLP 3x512 52.39% ≈ "
           "MLP 1x512 50.51%.",
+    paper_specific="it orders the paper's fixed architectures: Inception > AlexNet > MLPs",
 )
 
 
@@ -214,6 +216,7 @@ BN = ClaimInfo(
     statement="BatchNorm improves Inception's test accuracy by only 3–4 points (and steadies training).",
     source="Zhang et al. 2017, §3.1 and Table 1",
     paper="Inception vs Inception w/o BN: 86.03% vs 83.00% (with weight decay), 85.75% vs 82.00% (none).",
+    paper_specific="it compares the paper's small Inception with and without BatchNorm",
 )
 
 

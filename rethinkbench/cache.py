@@ -299,5 +299,8 @@ _OPTIONAL_FIELDS = {"provenance", "per_example_correct", "collapsed"}   # from_d
 def _num_classes(model) -> int:
     import torch
 
+    declared = getattr(model, "num_classes", None)   # set on plugin models by the registry
+    if isinstance(declared, int) and not isinstance(declared, bool):
+        return declared
     last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
     return last.out_features

@@ -3,6 +3,7 @@
     rethinkbench report RESULTS.json [-o DIR]
     rethinkbench compare BASELINE.json CURRENT.json [--timing-factor 2.0]
     rethinkbench cache clear [--cache-dir DIR]
+    rethinkbench list [--claims-dir DIR] [--json]
     rethinkbench --version
 
 Exit status: 0 success; 1 ``compare`` found a regression; 2 bad input (usage error, missing or
@@ -82,6 +83,18 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="arguments for pytest, e.g. claims/ --gpu -k random_labels")
     plan.set_defaults(handler=_plan)
 
+    listing = commands.add_parser(
+        "list", help="print every model, dataset, corruption, scale and claim name",
+        description="Print the names a claim or a RunConfig may use: models and datasets (built "
+                    "in, installed plugins, and the import-path forms), corruptions, scales, and "
+                    "the claims of a claims directory with their ids (collected by pytest; nothing "
+                    "trains).")
+    listing.add_argument("--claims-dir", type=Path, default=Path("claims"), metavar="DIR",
+                         help="where the claims are (default: claims/ in the current directory; "
+                              "skipped with a note when it does not exist)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
+    listing.set_defaults(handler=_list)
+
     cache = commands.add_parser("cache", help="manage the results cache",
                                 description="Manage the cache of trained runs.")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
@@ -131,6 +144,28 @@ def _plan(args: argparse.Namespace) -> int:
     if not any(not a.startswith("-") for a in pytest_args):
         pytest_args.insert(0, "claims/")
     return int(pytest.main(["--plan", "-q", "-p", "no:randomly", *pytest_args]))
+
+
+def _list(args: argparse.Namespace) -> int:
+    import json
+
+    from rethinkbench.errors import RethinkbenchError
+    from rethinkbench.registry.listing import format_listing, listing
+
+    claims_dir = args.claims_dir if args.claims_dir.is_dir() else None
+    try:
+        data = listing(claims_dir)
+    except RethinkbenchError as error:
+        print(f"rethinkbench list: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return EXIT_OK
+    print(format_listing(data))
+    if claims_dir is None:
+        print(f"\nclaims: no claims directory at {args.claims_dir} (run from a rethinkbench checkout "
+              f"or pass --claims-dir DIR)")
+    return EXIT_OK
 
 
 def _cache_clear(args: argparse.Namespace) -> int:

@@ -277,7 +277,7 @@ def compare(baseline: dict, current: dict, *, timing_factor: float = 2.0) -> Com
 
 def _setup_rows(baseline: dict, current: dict) -> list[Row]:
     rows = []
-    for name in ("scale", "dataset"):
+    for name in ("scale", "dataset", "model"):
         before, now = baseline.get(name), current.get(name)
         if before != now:
             rows.append(Row(WARNING, "setup", name, _text(before), _text(now),

@@ -11,9 +11,9 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from .corruptions import check_corruption
-from .data import DATASETS
 from .errors import UsageError
-from .models import INITS, MODELS, PAPER_LR
+from .models import INITS, PAPER_LR
+from .registry import config_plugins, resolve_model
 
 # Bump when a change to the harness changes what a config trains into: it invalidates the cache.
 HARNESS_VERSION = "2"
@@ -22,6 +22,7 @@ DEVICES = ("cpu", "cuda")
 # left out of the key at that default (float defaults: the stored values are floats).
 KEY_OMITS_DEFAULT = {"input_dropout": 0.0, "input_noise": 0.0, "hidden_noise": 0.0, "adversarial": 0.0,
                      "init": "torch"}
+_OMITTED_WHEN_NONE = ("model_version", "dataset_version")
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,22 @@ class RunConfig:
     track_subsets: bool = False         # full train pass each epoch: accuracy on clean / corrupted
     record_per_example: bool = False    # store which training examples are right at the end
     device: str = "cpu"
+    # A plugin model's / dataset's version (rethinkbench/registry): looked up when the config is
+    # built, part of the cache key, so changed plugin code retrains. None for built-in names, and
+    # then left out of to_dict() and the key (built-in keys are unchanged).
+    model_version: str | None = None
+    dataset_version: str | None = None
 
     def __post_init__(self):
         check = lambda ok, msg: None if ok else (_ for _ in ()).throw(UsageError(msg))
         check(isinstance(self.dataset, str), f"dataset must be a name (str), got {self.dataset!r}")
         check(isinstance(self.device, str), f"device must be a name like 'cpu' or 'cuda', got {self.device!r}")
-        check(self.dataset in DATASETS or self.dataset.startswith("custom:"),
-              f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
+        # Names: built in, custom:<id>, or a plugin (an unknown name lists the built-ins and how to
+        # register one); a plugin model without an lr takes its factory's default_lr.
+        versions = config_plugins(self.model, self.model_version, self.dataset, self.dataset_version, self.lr)
+        for name, value in zip(("model_version", "dataset_version", "lr"), versions):
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "level", check_corruption(self.corruption, self.level))
-        check(self.model in MODELS, f"unknown model {self.model!r}; known: {', '.join(MODELS)}")
         check(_num(self.width) and self.width > 0, f"width must be > 0, got {self.width!r}")
         check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
         check(_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
@@ -113,10 +121,22 @@ class RunConfig:
         if unknown:
             raise UsageError(f"unknown RunConfig field(s) {sorted(unknown)}; known: "
                              f"{', '.join(f.name for f in fields(self))}")
+        # A new model or dataset name gets its own plugin version (and a plugin model its own
+        # default lr, unless this config's lr was set by hand); see registry.config_plugins.
+        for name, version in (("model", "model_version"), ("dataset", "dataset_version")):
+            if name in changes and changes[name] != getattr(self, name):
+                changes.setdefault(version, None)
+        if "model_version" in changes and changes["model_version"] is None and "lr" not in changes:
+            if self.model_version is not None and self.lr == resolve_model(self.model).default_lr:
+                changes["lr"] = None
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for name in _OMITTED_WHEN_NONE:   # built-in configs keep the dict (and key) they always had
+            if d[name] is None:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":

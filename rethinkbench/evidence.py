@@ -23,10 +23,14 @@ class ClaimInfo:
     statement: str
     source: str
     paper: str = ""
+    # Non-empty when the claim is about the paper's own networks (an architecture ordering, BN in
+    # small Inception): why. Such a claim is skipped, with this reason, under a plugin --model.
+    paper_specific: str = ""
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "statement": self.statement,
-                "source": self.source, "paper": self.paper}
+                "source": self.source, "paper": self.paper,
+                **({"paper_specific": self.paper_specific} if self.paper_specific else {})}
 
 
 @dataclass
@@ -40,6 +44,9 @@ class Evidence:
     figures: list = field(default_factory=list)
     runs: list = field(default_factory=list)
     test: str = ""
+    # Why the paper's numbers do not apply to this session (a plugin model or dataset, --lr);
+    # then `measure` keeps a paper value only as a note, never as a number to compare with.
+    not_comparable: str = ""
 
     @property
     def id(self) -> str:
@@ -67,6 +74,10 @@ class Evidence:
             entry = {"value": _number(name, value)}
         entry["unit"] = unit
         entry["paper"] = _number(f"{name} (paper)", paper)
+        if entry["paper"] is not None and self.not_comparable:
+            paper_note = f"not comparable: {self.not_comparable} (paper: {entry['paper']:g}" + (
+                f", {paper_note})" if paper_note else ")")
+            entry["paper"] = None
         if paper_note:
             entry["paper_note"] = paper_note
         if tolerance is not None:

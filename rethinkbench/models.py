@@ -141,8 +141,9 @@ def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: f
                 dropout: float = 0.0) -> nn.Module:
     """A paper model by name. `width` scales every hidden width; `dropout` adds dropout after hidden
     layers (A-reg-hinders-noise); the paper's randomization runs use neither."""
-    if name not in MODELS:
-        raise UsageError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    if name not in MODELS:   # a plugin (module:factory or an entry point): rethinkbench/registry
+        from .registry import build_plugin_model
+        return build_plugin_model(name, in_shape, num_classes, width, dropout)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
         raise UsageError(f"width multiplier must be a positive number, got {width!r}")
     if not 0.0 <= dropout < 1.0:

@@ -5,6 +5,7 @@ Loaded by the project's root conftest.py (`pytest_plugins = ["rethinkbench.pytes
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from .cache import DEFAULT_DIR, ResultsCache
 from .data import DATASETS, default_data_root, load_dataset
-from .errors import UsageError
+from .errors import RethinkbenchError, UsageError
 from .evidence import ClaimInfo, Evidence, is_rejection
 from .scales import SCALES, get_scale
 from .runner import EVIDENCE_KEY, RUNS_KEY, Runner
@@ -33,6 +34,26 @@ def _choice(name, allowed):
     return parse
 
 
+def _name(option):
+    """A non-empty name; whether it is built in or a plugin is decided at configure time, where an
+    unknown one gets the registry's message (the built-ins, the installed plugins, how to add one)."""
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"{option} needs a name, got {value!r}")
+        return value
+    return parse
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr must be a positive number, got {value!r}") from None
+    if not math.isfinite(x) or x <= 0:
+        raise argparse.ArgumentTypeError(f"--lr must be a positive number, got {value!r}")
+    return x
+
+
 def _positive_int(value: str) -> int:
     try:
         n = int(value)
@@ -50,9 +71,19 @@ def pytest_addoption(parser):
                      "error when CUDA is not available)")
     g.addoption("--scale", type=_choice("--scale", tuple(SCALES)), default=None, metavar="NAME",
                 help="smoke | cpu | paper (default: cpu, or paper with --gpu)")
-    g.addoption("--dataset", type=_choice("--dataset", DATASETS), default=None, metavar="NAME",
-                help=f"run the claims on this dataset: {' | '.join(DATASETS)} (default: the "
-                     f"scale's: mnist5k at cpu/smoke, cifar10 at paper)")
+    g.addoption("--dataset", type=_name("--dataset"), default=None, metavar="NAME",
+                help=f"run the claims on this dataset: a built-in one ({' | '.join(DATASETS)}), an "
+                     f"installed plugin's name (entry point group rethinkbench.datasets) or an "
+                     f"import path module:loader (default: the scale's: mnist5k at cpu/smoke, "
+                     f"cifar10 at paper)")
+    g.addoption("--model", type=_name("--model"), default=None, metavar="NAME",
+                help="run the model-generic claims on this model only: a built-in one, an installed "
+                     "plugin's name (entry point group rethinkbench.models) or an import path "
+                     "module:factory; claims about the paper's own networks are skipped for a "
+                     "plugin (default: each claim's paper models)")
+    g.addoption("--lr", type=_positive_float, default=None, metavar="X",
+                help="SGD learning rate of every run (default: the model's: the paper's for its "
+                     "networks, the factory's default_lr for a plugin)")
     g.addoption("--seeds", type=_positive_int, default=None, metavar="N",
                 help="seeds per claim (default: the scale's: smoke 1, cpu 3, paper 1)")
     g.addoption("--data-root", type=Path, default=None, metavar="PATH",
@@ -118,6 +149,9 @@ class PluginState:
         self.dataset = opt.dataset or self.scale.dataset
         root = Path(config.rootpath)
         self.data_root = opt.data_root or default_data_root()
+        self.model = opt.model        # None: each claim's paper models
+        self.lr = opt.lr
+        self._resolve_plugins(opt)
         self.cache = ResultsCache(_under(root, opt.cache_dir), enabled=not opt.no_cache)
         self.report_dir = _under(root, opt.report_dir)
         if not opt.help:   # `pytest --help` must work in a read-only checkout too
@@ -134,6 +168,50 @@ class PluginState:
         self.config = config
         self.plan = None   # engine.plan.Plan under --plan (set in pytest_configure)
 
+    def _resolve_plugins(self, opt) -> None:
+        """Resolve --model and --dataset through the registry and check a plugin before anything
+        trains: the dataset's loader output, the model's output shape on a few of its examples, an
+        lr for it. Any problem is one usage error naming the plugin (pytest exits 4)."""
+        from . import registry
+
+        registry.reset()   # a new session sees a changed version attribute or source file
+        self.model_plugin = self.dataset_plugin = None
+        self.dataset_has_raw = True
+        if opt.help:   # `pytest --help --model typo` still shows the help
+            return
+        try:
+            self.dataset_plugin = registry.resolve_dataset(self.dataset)
+            if self.model is not None:
+                self.model_plugin = registry.resolve_model(self.model)
+            shape, classes, n_train, examples = _data_shape(self.dataset_plugin, self.data_root)
+            self.dataset_has_raw = examples is None or examples[1]
+            if self.model_plugin is not None and not self.model_plugin.builtin:
+                registry.check_model(self.model, shape, classes, 1.0,
+                                     examples=None if examples is None else examples[0])
+                if self.lr is None and self.model_plugin.default_lr is None:
+                    raise UsageError(f"model plugin {self.model!r} declares no default_lr: pass --lr X, "
+                                     f"or set `default_lr` on the factory (docs/plugins.md)")
+                self.scale = self.scale.with_model(self.model, n_train)
+        except RethinkbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    @property
+    def not_comparable(self) -> str:
+        """Why the paper's numbers cannot be set beside this session's ("" when they can)."""
+        why = []
+        if self.model_plugin is not None and not self.model_plugin.builtin:
+            why.append(f"the model {self.model} is not one of the paper's networks")
+        if self.dataset_plugin is not None and not self.dataset_plugin.builtin:
+            why.append(f"the dataset {self.dataset} is not the paper's")
+        if self.lr is not None:
+            why.append(f"--lr {self.lr:g} replaces the paper's learning rates")
+        return "; ".join(why)
+
+    def describe_model(self) -> str:
+        if self.model_plugin is None:
+            return "the paper's networks (each claim's)"
+        return self.model_plugin.describe()
+
     @staticmethod
     def _check_writable(option: str, path: Path, create) -> None:
         """`create()` the directory `path`, then write and delete a probe file in it; a usage error
@@ -147,6 +225,19 @@ class PluginState:
             raise pytest.UsageError(
                 f"{option} {path} is not a directory this session can create and write: {exc}; "
                 f"pass {option} PATH with one that is") from None
+
+
+def _data_shape(plugin, data_root):
+    """(in_shape, num_classes, n_train, examples) of the session's dataset: a built-in one's known
+    sizes (nothing is loaded or downloaded), a plugin's by loading and checking it. `examples` is
+    None for a built-in dataset, else (a few training inputs, whether it has x_train_raw)."""
+    from .engine.plan import KNOWN_DATA
+
+    if plugin.builtin:
+        n_train, _, shape, classes = KNOWN_DATA[plugin.name]
+        return shape, classes, n_train, None
+    ds = load_dataset(plugin.name, 0, root=data_root)
+    return ds.in_shape, ds.num_classes, ds.n_train, (ds.x_train[:4], ds.x_train_raw is not None)
 
 
 def _under(root: Path, p: Path) -> Path:
@@ -163,9 +254,15 @@ def pytest_configure(config):
                                        "parametrize the test's `model` argument with the scale's list")
     config.addinivalue_line("markers", "scales(*names): run only at these scales (smoke, cpu, "
                                        "paper); skipped elsewhere with the reason")
+    config.addinivalue_line("markers", "requires(*features): the claim needs a model that takes "
+                                       "`dropout` ('dropout') or a dataset with uncropped images "
+                                       "('raw_images'); skipped, with the reason, for a plugin without")
     state = PluginState(config)
     config.stash[STATE_KEY] = state
-    config.stash[SESSION_KEY] = ResultsSession(state.scale.name, state.dataset, state.device)
+    config.stash[SESSION_KEY] = ResultsSession(state.scale.name, state.dataset, state.device,
+                                               model=state.model, lr=state.lr,
+                                               plugins=_plugins_info(state),
+                                               not_comparable=state.not_comparable)
     config.pluginmanager.register(_Collector(config.stash[SESSION_KEY]), "rethinkbench-collector")
     if config.option.plan:
         if getattr(config.option, "numprocesses", None):   # xdist workers would each hold a part
@@ -191,6 +288,23 @@ def pytest_benchmark_group_stats(config, benchmarks, group_by):
     if config.option.timing_table or not all(b["fullname"] in claims for b in benchmarks):
         return None
     return []
+
+def _plugins_info(state) -> dict:
+    """results.json's `plugins`: the model and dataset plugins of the session (built-ins omitted)."""
+    return {kind: p.to_dict() for kind, p in (("model", state.model_plugin), ("dataset", state.dataset_plugin))
+            if p is not None and not p.builtin}
+
+
+def pytest_report_header(config):
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return None
+    data = state.dataset_plugin.describe() if state.dataset_plugin is not None else state.dataset
+    lines = [f"rethinkbench: scale {state.scale.name}, device {state.device}, dataset {data}, "
+             f"model {state.describe_model()}" + (f", lr {state.lr:g}" if state.lr is not None else "")]
+    if state.not_comparable:
+        lines.append(f"rethinkbench: the paper's numbers are not comparable: {state.not_comparable}")
+    return lines
 
 
 def _compact_benchmark_table(config):
@@ -277,8 +391,9 @@ def pytest_generate_tests(metafunc):
     m = metafunc.definition.get_closest_marker("models")
     if m is None or "model" not in metafunc.fixturenames:
         return
-    scale = metafunc.config.stash[STATE_KEY].scale.name
-    names = m.kwargs.get(scale, m.kwargs.get("default"))
+    state = metafunc.config.stash[STATE_KEY]
+    scale = state.scale.name
+    names = [state.model] if state.model is not None else m.kwargs.get(scale, m.kwargs.get("default"))
     if not names:
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: @pytest.mark.models has no list for "
                                 f"scale {scale!r} and no default")
@@ -286,7 +401,8 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    scale = config.stash[STATE_KEY].scale.name
+    state = config.stash[STATE_KEY]
+    scale = state.scale.name
     for item in items:
         m = item.get_closest_marker("claim")
         if m is not None:
@@ -294,14 +410,40 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.claim takes a ClaimInfo, got "
                                         f"{m.args!r}")
             params = dict(getattr(item, "callspec", None).params) if hasattr(item, "callspec") else {}
-            item.stash[EVIDENCE_KEY] = Evidence(m.args[0], nodeid=item.nodeid, params=params)
+            item.stash[EVIDENCE_KEY] = Evidence(m.args[0], nodeid=item.nodeid, params=params,
+                                                not_comparable=state.not_comparable)
             item.extra_keyword_matches.add(m.args[0].id)   # so `-k Z-F1a-fit` / `-k "A-"` select by claim
             config.stash[CLAIM_ITEMS_KEY].add(item.nodeid)
+            _skip_for_plugins(item, m.args[0], state)
         s = item.get_closest_marker("scales")
         if s is not None and scale not in s.args:
             item.add_marker(pytest.mark.skip(
                 reason=f"runs at scale {'/'.join(s.args)} only; this session is --scale {scale} "
                        f"(use {'--gpu' if 'paper' in s.args else '--scale ' + s.args[0]})"))
+
+
+def _skip_for_plugins(item, info: ClaimInfo, state) -> None:
+    """Skip, saying why, a claim about the paper's own networks when --model is a plugin, and a
+    claim needing what the session's plugin model or dataset lacks (the `requires` marker)."""
+    plugin = state.model_plugin
+    if info.paper_specific and plugin is not None and not plugin.builtin:
+        item.add_marker(pytest.mark.skip(
+            reason=f"{info.id} is about the paper's own networks ({info.paper_specific}); this "
+                   f"session's --model {state.model} is not one of them"))
+        return
+    needs = item.get_closest_marker("requires")
+    for feature in (needs.args if needs is not None else ()):
+        if feature == "dropout" and plugin is not None and "dropout" not in plugin.accepts:
+            item.add_marker(pytest.mark.skip(
+                reason=f"{info.id} varies dropout, and model plugin {state.model!r}'s factory has no "
+                       f"`dropout` keyword (add `dropout: float = 0.0` to run it)"))
+        elif feature == "raw_images" and not state.dataset_has_raw:
+            item.add_marker(pytest.mark.skip(
+                reason=f"{info.id} needs random crops, and dataset plugin {state.dataset!r} gives no "
+                       f"uncropped images (Dataset.x_train_raw)"))
+        elif feature not in ("dropout", "raw_images"):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.requires knows 'dropout' and "
+                                    f"'raw_images', got {feature!r}")
 
 
 # tryfirst: the outermost wrapper, so the report it reads is final (xfail already applied).

@@ -30,6 +30,8 @@ class Runner:
     def config(self, **overrides):
         overrides.pop("data", None)
         overrides.setdefault("dataset", self.state.dataset)
+        if getattr(self.state, "lr", None) is not None:   # --lr: every run of the session
+            overrides.setdefault("lr", self.state.lr)
         return self.state.scale.config(**overrides)
 
     def __call__(self, **overrides):

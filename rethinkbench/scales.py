@@ -36,9 +36,13 @@ class ScaleProfile:
     description: str = ""
 
     def setting(self, model: str) -> ModelSetting:
-        if model not in MODELS:
-            raise UsageError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
-        return self.models.get(model, ModelSetting())
+        if model in self.models:
+            return self.models[model]
+        if model not in MODELS:   # a plugin model: its own width, PLUGIN_SETTINGS' data and budget
+            from .registry import resolve_model
+            resolve_model(model)  # an unknown name: the registry's message (built-ins, how to add one)
+            return PLUGIN_SETTINGS.get(self.name, ModelSetting())
+        return ModelSetting()
 
     def config(self, *, model: str = "mlp1x512", dataset: str | None = None, device: str | None = None,
                **overrides) -> RunConfig:
@@ -52,6 +56,16 @@ class ScaleProfile:
     def with_device(self, device: str) -> "ScaleProfile":
         from dataclasses import replace
         return replace(self, device=device)
+
+    def with_model(self, model: str, n_available: int | None = None) -> "ScaleProfile":
+        """This scale for a session on plugin model `model` (--model): its setting from
+        PLUGIN_SETTINGS (the whole training set when it has no more than `n_available` examples),
+        and it is "the conv net" of the claims that need one (protocols.table1_n_train)."""
+        from dataclasses import replace
+        s = PLUGIN_SETTINGS.get(self.name, ModelSetting())
+        if s.n_train is not None and n_available is not None and n_available <= s.n_train:
+            s = replace(s, n_train=None)
+        return replace(self, models={**self.models, model: s}, conv_model=model)
 
 
 _CONV_CPU = dict(alexnet_small=ModelSetting(width=0.25, n_train=500, max_epochs=300),
@@ -76,6 +90,13 @@ SCALES: dict[str, ScaleProfile] = {
         description="CIFAR-10 (50k/10k), the paper's models and hyperparameters",
         models={m: ModelSetting(max_epochs=200) for m in MODELS}),
 }
+
+
+# A plugin model (--model module:factory or an entry point) at each scale: width 1 (the factory's
+# own network), every training example at cpu and paper scale as the MLPs have, 200 at smoke.
+PLUGIN_SETTINGS = {"smoke": ModelSetting(n_train=200, max_epochs=60),
+                   "cpu": ModelSetting(max_epochs=300),
+                   "paper": ModelSetting(max_epochs=200)}
 
 
 def get_scale(name: str) -> ScaleProfile:

@@ -21,8 +21,12 @@ VERDICT_OF = {"passed": "reproduced", "failed": "not_reproduced", "xfailed": "no
 
 
 class ResultsSession:
-    def __init__(self, scale: str, dataset: str, device: str):
+    def __init__(self, scale: str, dataset: str, device: str, *, model: str | None = None,
+                 lr: float | None = None, plugins: dict | None = None, not_comparable: str = ""):
         self.scale, self.dataset, self.device = scale, dataset, device
+        self.model, self.lr = model, lr                # --model (None: each claim's paper models), --lr
+        self.plugins = dict(plugins or {})             # "model"/"dataset" -> plugin info (not built-ins)
+        self.not_comparable = not_comparable           # why the paper's numbers do not apply ("": they do)
         self.started = time.time()
         self.claims: dict[str, dict] = {}     # claim id -> claim entry (items appended in order)
         self.runs: dict[str, dict] = {}       # run key -> run entry
@@ -69,7 +73,10 @@ class ResultsSession:
             claims.append(entry)
         return {"schema": SCHEMA, "rethinkbench_version": __version__,
                 "created": provenance()["date"], "total_seconds": round(time.time() - self.started, 2),
-                "scale": self.scale, "dataset": self.dataset, "device": self.device,
+                "scale": self.scale, "dataset": self.dataset, "model": self.model, "device": self.device,
+                **({"lr": self.lr} if self.lr is not None else {}),
+                **({"plugins": self.plugins} if self.plugins else {}),
+                **({"not_comparable": self.not_comparable} if self.not_comparable else {}),
                 "provenance": provenance(self.device),
                 "claims": claims, "runs": self.runs,
                 **({"unreported": list(self.unreported)} if self.unreported else {})}

@@ -49,6 +49,10 @@ class _Collector:
             module = item.path.relative_to(ROOT).as_posix()
             tests = entry["modules"].setdefault(module, {})
             tests[item.originalname] = tuple(scales.args) if scales is not None else ()
+            needs = item.get_closest_marker("requires")
+            generic = entry.setdefault("generic", {})   # test -> the `requires` features, if it takes --model
+            if item.get_closest_marker("models") is not None:
+                generic[item.originalname] = tuple(needs.args) if needs is not None else ()
 
 
 def collect() -> dict[str, dict]:
@@ -86,7 +90,23 @@ def render(claims: dict[str, dict]) -> str:
             for test, scales in tests.items():
                 only = f" ({'/'.join(scales)} scale only)" if scales else ""
                 lines.append(f"- Checked by: `{module}::{test}`{only}")
+        lines.append(f"- With `--model` ([plugins](plugins.md)): {_on_your_model(entry)}")
     return "\n".join(lines + ["", END]) + "\n"
+
+
+def _on_your_model(entry: dict) -> str:
+    """What a claim does under --model: runs on that model, is skipped (about the paper's own
+    networks), or trains no network --model chooses (theory, kernels)."""
+    info, generic = entry["info"], entry.get("generic", {})
+    if info.paper_specific:
+        return f"skipped for a plugin model: about the paper's own networks ({info.paper_specific})"
+    if not generic:
+        return "not affected: it trains no network that --model chooses"
+    needs = sorted({f for features in generic.values() for f in features})
+    extra = {"dropout": "a factory with a `dropout` keyword",
+             "raw_images": "a dataset with uncropped images (`x_train_raw`)"}
+    return "runs on that model" + (f" (needs {' and '.join(extra[f] for f in needs)}, else "
+                                   f"skipped)" if needs else "")
 
 
 def splice(doc: str, block: str, name: str = "docs/claims.md") -> str:

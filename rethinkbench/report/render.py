@@ -108,7 +108,8 @@ def build_view(results: dict) -> dict[str, Any]:
     claims = results.get("claims") or []
     figure_numbers = itertools.count(1)   # unique SVG ids and anchors within the page
     used_by = _claims_using_each_run(claims)
-    claim_views = [_claim_view(claim, runs, figure_numbers) for claim in claims]
+    claim_views = [_claim_view(claim, runs, figure_numbers, results.get("not_comparable"))
+                   for claim in claims]
     item_verdicts = Counter(item["verdict"] for claim in claim_views for item in claim["items"])
     return {
         "title": _page_title(results),
@@ -123,7 +124,8 @@ def build_view(results: dict) -> dict[str, Any]:
 
 
 def _page_title(results: dict) -> str:
-    parts = [results.get("scale"), results.get("dataset"), str(results.get("created") or "")[:10]]
+    parts = [results.get("scale"), results.get("dataset"), results.get("model"),
+             str(results.get("created") or "")[:10]]
     return "rethinkbench report — " + " · ".join(str(part) for part in parts if part)
 
 
@@ -141,7 +143,9 @@ def _meta_rows(results: dict, runs: dict) -> list[tuple[str, str]]:
                         if _is_number(run.get("train_seconds")))
     rows = [
         ("Scale", _text(results.get("scale"))),
-        ("Dataset", _text(results.get("dataset"))),
+        ("Dataset", _plugin_text(results, "dataset", _text(results.get("dataset")))),
+        ("Model", _plugin_text(results, "model", _text(results.get("model"), empty="the paper's "
+                                                       "networks (each claim's)"))),
         ("Device", " — ".join(_text(v) for v in (results.get("device"),
                                                    provenance.get("device_name")) if v)
          or "—"),
@@ -158,7 +162,20 @@ def _meta_rows(results: dict, runs: dict) -> list[tuple[str, str]]:
     ]
     if provenance.get("hostname"):
         rows.append(("Host", str(provenance["hostname"])))
+    if _is_number(results.get("lr")):
+        rows.insert(3, ("Learning rate", f"{results['lr']:g} (--lr, every run)"))
+    if results.get("not_comparable"):
+        rows.insert(3, ("Paper's numbers", f"not comparable: {results['not_comparable']}"))
     return rows
+
+
+def _plugin_text(results: dict, kind: str, name: str) -> str:
+    """`tinyres — entry point tinyres = pkg.nets:resnet_small from pkg 0.1.0, version 1`."""
+    plugins = results.get("plugins") if isinstance(results.get("plugins"), dict) else {}
+    info = plugins.get(kind) if isinstance(plugins.get(kind), dict) else None
+    if not info:
+        return name
+    return f"{name} — {_text(info.get('origin'))}, version {_text(info.get('version'))}"
 
 
 def _verdict_tiles(counts: Counter) -> list[dict[str, Any]]:
@@ -177,7 +194,8 @@ def _count_sentence(counts: Counter, noun: str) -> str:
     return f"{total} {noun}{'s' if total != 1 else ''}: " + ", ".join(parts)
 
 
-def _claim_view(claim: dict, runs: dict, figure_numbers: Iterator[int]) -> dict[str, Any]:
+def _claim_view(claim: dict, runs: dict, figure_numbers: Iterator[int],
+                not_comparable: Any = None) -> dict[str, Any]:
     claim_id = str(claim.get("id"))
     items = [_item_view(item, claim_id, number, runs, figure_numbers)
              for number, item in enumerate(claim.get("items") or [], start=1)]
@@ -195,6 +213,8 @@ def _claim_view(claim: dict, runs: dict, figure_numbers: Iterator[int]) -> dict[
         "statement": _text(claim.get("statement"), empty=""),
         "source": _text(claim.get("source"), empty=""),
         "paper": _text(claim.get("paper"), empty=""),
+        "paper_specific": _text(claim.get("paper_specific"), empty=""),
+        "not_comparable": _text(not_comparable, empty=""),
         "verdict": verdict,
         "verdict_css": _css_token(verdict),
         "verdict_label": _verdict_label(verdict),

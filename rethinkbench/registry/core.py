@@ -1,0 +1,462 @@
+"""Name resolution, plugin objects and their checks (see the package docstring for the rules).
+
+Every error here names the plugin (`model plugin 'mypkg.nets:resnet_small' ...`) and says what was
+expected; a model's errors are UsageErrors, a dataset's DataErrors. Resolutions are memoized per
+process (RunConfig resolves its names each time it is built); `reset()` forgets them, and the pytest
+plugin calls it at the start of every session.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
+import math
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..data import DATASETS, Dataset
+from ..errors import DataError, RethinkbenchError, UsageError
+from ..models import MODELS, PAPER_LR
+
+MODEL_GROUP = "rethinkbench.models"
+DATASET_GROUP = "rethinkbench.datasets"
+CUSTOM_PREFIX = "custom:"   # in-memory datasets (rb.train(cfg, dataset=...)), cached by that id
+CHECK_EXAMPLES = 2          # inputs of the forward-pass check
+
+
+@dataclass(frozen=True)
+class _Plugin:
+    name: str                 # as the user wrote it: "mlp1x512", "tinyres", "mypkg.nets:resnet_small"
+    obj: Callable             # the factory / loader
+    source: str               # "built-in" | "entry point" | "import path"
+    origin: str               # where it came from, for messages and the report
+    version: str | None       # None for built-ins; else the `version` attribute or "sha256:<hash>"
+
+    kind = "plugin"
+
+    @property
+    def builtin(self) -> bool:
+        return self.source == "built-in"
+
+    def describe(self) -> str:
+        """`tinyres (entry point rethinkbench_tinyres.nets:resnet_small from rethinkbench-tinyres
+        0.1.0, version 1)`."""
+        if self.builtin:
+            return f"{self.name} (built-in)"
+        return f"{self.name} ({self.origin}, version {self.version})"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "origin": self.origin, "version": self.version}
+
+
+@dataclass(frozen=True)
+class ModelPlugin(_Plugin):
+    default_lr: float | None = None
+    accepts: frozenset = field(default_factory=frozenset)   # optional keywords: {"dropout"}
+    kind = "model"
+
+    def build(self, in_shape, num_classes: int, width: float = 1.0, dropout: float = 0.0) -> torch.nn.Module:
+        """The factory's network, checked once per shape: an nn.Module whose output for a batch of
+        `in_shape` inputs is (batch, num_classes) and finite. Draws its init from the global RNG,
+        like the built-in models (train() seeds it inside a fork)."""
+        if self.builtin:
+            from ..models import build_model
+            return build_model(self.name, in_shape, num_classes, width, dropout)
+        in_shape = _check_in_shape(self, in_shape)
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
+            raise UsageError(f"width multiplier must be a positive number, got {width!r}")
+        kwargs = {}
+        if "dropout" in self.accepts:
+            kwargs["dropout"] = float(dropout)
+        elif dropout:
+            raise UsageError(f"model plugin {self.name!r} takes no dropout (its factory has no "
+                             f"`dropout` keyword), and this run asks for dropout={dropout}; add a "
+                             f"`dropout: float = 0.0` parameter to the factory to run dropout claims")
+        try:
+            net = self.obj(in_shape, int(num_classes), float(width), **kwargs)
+        except Exception as exc:
+            raise UsageError(f"model plugin {self.name!r} failed to build a network for in_shape "
+                             f"{in_shape}, num_classes {num_classes}, width {width:g}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(net, torch.nn.Module):
+            raise UsageError(f"model plugin {self.name!r} returned a {type(net).__name__}, not a "
+                             f"torch.nn.Module (a factory takes (in_shape, num_classes, width) and "
+                             f"returns the network)")
+        # What the cache needs to rebuild a saved network (rethinkbench/cache.py), as build_model sets.
+        for attr, value in (("in_shape", in_shape), ("num_classes", int(num_classes))):
+            if not hasattr(net, attr):
+                setattr(net, attr, value)
+        shape_key = (self.name, self.version, in_shape, int(num_classes), float(width), float(dropout))
+        if shape_key not in _CHECKED:
+            _check_forward(self, net, in_shape, int(num_classes), None)
+            _CHECKED.add(shape_key)
+        return net
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "default_lr": self.default_lr}
+
+
+@dataclass(frozen=True)
+class DatasetPlugin(_Plugin):
+    kind = "dataset"
+
+    @property
+    def dataset_name(self) -> str:
+        """The loaded Dataset's `name`: the plugin name and its version, so that claims which
+        build `custom:<...>-{dataset.name}` cache ids from it never share runs across versions."""
+        return self.name if self.builtin else f"{self.name}@{self.version}"
+
+    def load(self, seed: int = 0, root=None) -> Dataset:
+        """Call the loader and check what it returns (a DataError naming the plugin otherwise)."""
+        if self.builtin:
+            from ..data import load_dataset
+            return load_dataset(self.name, seed, root=root)
+        root = Path(root) if root is not None else _default_root()
+        try:
+            ds = self.obj(seed, root)
+        except RethinkbenchError as exc:   # e.g. rb.Dataset(...) refusing the loader's tensors
+            raise DataError(f"dataset plugin {self.name!r} returned bad data: {exc}") from exc
+        except Exception as exc:
+            raise DataError(f"dataset plugin {self.name!r} failed while loading (seed={seed}, "
+                            f"root={root}): {type(exc).__name__}: {exc}") from exc
+        if not isinstance(ds, Dataset):
+            raise DataError(f"dataset plugin {self.name!r} returned a {type(ds).__name__}, not an "
+                            f"rb.Dataset; build one with rb.Dataset(x_train, y_train, x_test, y_test, "
+                            f"num_classes=K, name=...)")
+        try:   # again: the loader may have changed its tensors after building the Dataset
+            ds = replace(ds, name=self.dataset_name)
+        except DataError as exc:
+            raise DataError(f"dataset plugin {self.name!r} returned bad data: {exc}") from exc
+        for split in ("x_train", "x_test"):
+            dtype = getattr(ds, split).dtype
+            if dtype != torch.float32:
+                raise DataError(f"dataset plugin {self.name!r} returned bad data: {split} must be "
+                                f"float32 (the models' dtype), got {dtype}; convert with .float()")
+        if ds.x_train_raw is not None and ds.x_train_raw.dtype != torch.float32:
+            raise DataError(f"dataset plugin {self.name!r} returned bad data: x_train_raw must be "
+                            f"float32, got {ds.x_train_raw.dtype}")
+        return ds
+
+    def to_dict(self) -> dict:
+        return super().to_dict()
+
+
+# ----------------------------------------------------------------------------- resolution
+
+_RESOLVED: dict[tuple[str, str], _Plugin] = {}
+_CHECKED: set = set()
+_LOADED: dict = {}
+
+
+def reset() -> None:
+    """Forget every resolved plugin, checked shape and loaded plugin dataset (a new session:
+    a changed version attribute or source file is seen again)."""
+    _RESOLVED.clear()
+    _CHECKED.clear()
+    _LOADED.clear()
+
+
+def resolve_model(name: str) -> ModelPlugin:
+    """The model plugin `name` names (built-in, `module:factory` or an entry point name)."""
+    return _resolve("model", name)
+
+
+def resolve_dataset(name: str) -> DatasetPlugin:
+    """The dataset plugin `name` names (built-in, `module:loader` or an entry point name).
+    `custom:<id>` is an in-memory dataset, not a plugin: a UsageError here."""
+    if isinstance(name, str) and name.startswith(CUSTOM_PREFIX):
+        raise UsageError(f"{name!r} is an in-memory dataset (rb.train(cfg, dataset=...)), not a "
+                         f"loadable plugin")
+    return _resolve("dataset", name)
+
+
+def _resolve(kind: str, name: str):
+    if not isinstance(name, str):
+        raise UsageError(f"{kind} must be a name (str), got {type(name).__name__} {name!r}")
+    key = (kind, name)
+    if key not in _RESOLVED:
+        _RESOLVED[key] = _find(kind, name)
+    return _RESOLVED[key]
+
+
+def _find(kind: str, name: str):
+    builtins = MODELS if kind == "model" else DATASETS
+    if name in builtins:
+        return _builtin(kind, name)
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        if not module_name or not attr or " " in name:
+            raise UsageError(f"{kind} plugin {name!r}: an import path is module:attr, e.g. "
+                             f"{'mypkg.nets:resnet_small' if kind == 'model' else 'mypkg.data:load'}")
+        obj = _import(kind, name, module_name, attr)
+        return _plugin(kind, name, obj, "import path", "import path")
+    matches = [ep for ep in entry_points(kind) if ep.name == name]
+    if not matches:
+        raise UsageError(unknown_message(kind, name))
+    if len(matches) > 1:
+        raise UsageError(f"{kind} plugin {name!r} is registered by more than one entry point: "
+                         f"{'; '.join(_ep_text(ep) for ep in matches)}; uninstall one, or use an "
+                         f"import path (module:attr)")
+    ep = matches[0]
+    try:
+        obj = ep.load()
+    except Exception as exc:
+        raise UsageError(f"{kind} plugin {name!r} ({_ep_text(ep)}) could not be loaded: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    return _plugin(kind, name, obj, "entry point", _ep_text(ep))
+
+
+def entry_points(kind: str) -> list:
+    """The installed entry points of the group for `kind` ("model" or "dataset"), one per
+    (name, value) (a distribution seen twice on sys.path is listed once), sorted by name."""
+    group = MODEL_GROUP if kind == "model" else DATASET_GROUP
+    seen, out = set(), []
+    for ep in importlib.metadata.entry_points(group=group):
+        if (ep.name, ep.value) not in seen:
+            seen.add((ep.name, ep.value))
+            out.append(ep)
+    return sorted(out, key=lambda ep: ep.name)
+
+
+def _ep_text(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    where = f" from {dist.name} {dist.version}" if dist is not None else ""
+    return f"entry point {ep.name} = {ep.value}{where}"
+
+
+def unknown_message(kind: str, name: str) -> str:
+    """`unknown model 'x'; built-in: ...; installed plugins: ...; to use your own: ...`."""
+    builtins = MODELS if kind == "model" else DATASETS
+    group = MODEL_GROUP if kind == "model" else DATASET_GROUP
+    installed = [ep.name for ep in entry_points(kind)]
+    if kind == "model":
+        own = ("pass an import path module:factory (a function (in_shape, num_classes, width) -> "
+               "nn.Module), e.g. --model mypkg.nets:resnet_small")
+    else:
+        own = ("pass an import path module:loader (a function (seed, root) -> rb.Dataset), e.g. "
+               "--dataset mypkg.data:load, or train on an in-memory rb.Dataset with "
+               "rb.train(cfg, dataset=...) and dataset='custom:<id>'")
+    return (f"unknown {kind} {name!r}; built-in: {', '.join(builtins)}; installed plugins (entry "
+            f"point group {group}): {', '.join(installed) or 'none'}. To use your own, {own}, or "
+            f"register it as an entry point in the group {group} (docs/plugins.md); "
+            f"`rethinkbench list` prints every name")
+
+
+def _import(kind: str, name: str, module_name: str, attr: str):
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"{kind} plugin {name!r}: cannot import module {module_name!r} ({exc}); "
+                         f"install the package that provides it, or put the folder that holds it "
+                         f"on PYTHONPATH") from exc
+    except Exception as exc:
+        raise UsageError(f"{kind} plugin {name!r}: importing module {module_name!r} failed: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise UsageError(f"{kind} plugin {name!r}: module {module_name!r} has no attribute "
+                             f"{attr!r}") from None
+    return obj
+
+
+def _plugin(kind: str, name: str, obj, source: str, origin: str):
+    what, params = (("factory", ("in_shape", "num_classes", "width")) if kind == "model"
+                    else ("loader", ("seed", "root")))
+    if not callable(obj):
+        raise UsageError(f"{kind} plugin {name!r} is a {type(obj).__name__}, not a {what} "
+                         f"(a callable taking ({', '.join(params)}))")
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):   # some builtins and C callables have none: trust the call
+        sig = None
+    if sig is not None:
+        try:
+            sig.bind(*params)
+        except TypeError:
+            raise UsageError(f"{kind} plugin {name!r}: a {what} must take ({', '.join(params)}) "
+                             f"positionally; {getattr(obj, '__name__', what)}{sig} does not") from None
+    version = _version(kind, name, obj)
+    if kind == "dataset":
+        return DatasetPlugin(name, obj, source, origin, version)
+    lr = getattr(obj, "default_lr", None)
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not math.isfinite(lr) or lr <= 0):
+        raise UsageError(f"model plugin {name!r}: default_lr must be a positive number, got {lr!r}")
+    accepts = frozenset(p for p in ("dropout",) if sig is not None and p in sig.parameters)
+    return ModelPlugin(name, obj, source, origin, version,
+                       default_lr=None if lr is None else float(lr), accepts=accepts)
+
+
+def _builtin(kind: str, name: str):
+    if kind == "model":
+        from ..models import build_model
+        factory = lambda in_shape, num_classes, width, dropout=0.0: build_model(  # noqa: E731
+            name, in_shape, num_classes, width, dropout)
+        return ModelPlugin(name, factory, "built-in", "rethinkbench (the paper's)", None,
+                           default_lr=PAPER_LR[name], accepts=frozenset({"dropout"}))
+    from ..data import load_dataset
+    return DatasetPlugin(name, lambda seed, root: load_dataset(name, seed, root=root), "built-in",
+                         "rethinkbench", None)
+
+
+# ----------------------------------------------------------------------------- versions
+
+def _version(kind: str, name: str, obj) -> str:
+    """The plugin's `version` attribute (str or int; bump it to retrain), else "sha256:<12 hex>"
+    of its source: every .py file of the outermost regular package that defines it, or its one
+    file for a top-level module."""
+    v = getattr(obj, "version", None)
+    if v is not None:
+        if isinstance(v, bool) or not isinstance(v, (str, int)) or str(v).strip() == "":
+            raise UsageError(f"{kind} plugin {name!r}: version must be a non-empty str or an int, "
+                             f"got {v!r}")
+        return str(v)
+    files = _source_files(obj)
+    if not files:
+        raise UsageError(f"{kind} plugin {name!r} has no source file to hash for its version; "
+                         f"set one on it (e.g. `{getattr(obj, '__name__', 'factory')}.version = \"1\"`)")
+    h = hashlib.sha256()
+    base = os.path.commonpath([str(f.parent) for f in files])
+    for f in files:
+        h.update(os.path.relpath(f, base).encode() + b"\0")
+        h.update(f.read_bytes() + b"\0")
+    return "sha256:" + h.hexdigest()[:12]
+
+
+def _source_files(obj) -> list[Path]:
+    module = inspect.getmodule(obj)
+    if module is None or not getattr(module, "__file__", None):
+        return []
+    parts = module.__name__.split(".")
+    for i in range(1, len(parts)):   # the outermost package with an __init__.py (not a namespace)
+        pkg = sys.modules.get(".".join(parts[:i]))
+        pkg_file = getattr(pkg, "__file__", None)
+        if pkg_file and Path(pkg_file).name == "__init__.py":
+            root = Path(pkg_file).parent
+            return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    if Path(module.__file__).name == "__init__.py":   # the package itself
+        root = Path(module.__file__).parent
+        return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    path = Path(module.__file__)
+    return [path] if path.suffix == ".py" and path.exists() else []
+
+
+# ----------------------------------------------------------------------------- checks
+
+def _check_in_shape(plugin, in_shape) -> tuple[int, int, int]:
+    try:
+        shape = tuple(int(s) for s in in_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(f"in_shape must be (C, H, W), got {in_shape!r}")
+    return shape
+
+
+def _check_forward(plugin, net, in_shape, num_classes: int, examples) -> None:
+    """One eval-mode forward pass on CHECK_EXAMPLES inputs (the dataset's own when given, else
+    fixed random ones that touch no global RNG): the output must be (N, num_classes) and finite."""
+    if examples is None:
+        gen = torch.Generator().manual_seed(0)
+        examples = torch.randn((CHECK_EXAMPLES, *in_shape), generator=gen)
+    device = next((p.device for p in net.parameters()), torch.device("cpu"))
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(examples.to(device))
+    except Exception as exc:
+        raise UsageError(f"model plugin {plugin.name!r}: the forward pass failed on "
+                         f"{examples.shape[0]} inputs of shape {tuple(in_shape)}: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        net.train(was_training)
+    n = examples.shape[0]
+    if not isinstance(out, torch.Tensor):
+        raise UsageError(f"model plugin {plugin.name!r}: the forward pass returned a "
+                         f"{type(out).__name__}, not a tensor of logits ({n}, {num_classes})")
+    if tuple(out.shape) != (n, num_classes):
+        raise UsageError(f"model plugin {plugin.name!r}: output shape {tuple(out.shape)} for {n} "
+                         f"inputs of shape {tuple(in_shape)}; expected ({n}, {num_classes}), one "
+                         f"logit per class (num_classes={num_classes})")
+    if not bool(torch.isfinite(out).all()):
+        raise UsageError(f"model plugin {plugin.name!r}: the forward pass gave non-finite outputs "
+                         f"(NaN or inf) on {n} inputs of shape {tuple(in_shape)}")
+
+
+def check_model(name: str, in_shape, num_classes: int, width: float = 1.0, examples=None) -> ModelPlugin:
+    """Resolve model `name`, build it for (in_shape, num_classes, width) and run one forward pass
+    on `examples` (a few inputs of the dataset; random ones if None), before any training. The
+    global RNG is left as it was. Returns the plugin; a UsageError naming it otherwise."""
+    plugin = resolve_model(name)
+    with torch.random.fork_rng(devices=[]):
+        net = plugin.build(in_shape, num_classes, width)
+        if examples is not None:
+            _check_forward(plugin, net, tuple(in_shape), int(num_classes), examples[:CHECK_EXAMPLES])
+    return plugin
+
+
+def build_plugin_model(name: str, in_shape, num_classes: int, width: float = 1.0,
+                       dropout: float = 0.0) -> torch.nn.Module:
+    """rb.build_model for a name that is not built in."""
+    return resolve_model(name).build(in_shape, num_classes, width, dropout)
+
+
+def load_plugin_dataset(name: str, seed: int = 0, *, n_train: int | None = None, root=None) -> Dataset:
+    """rb.load_dataset for a name that is not built in: the loader's Dataset (checked), with the
+    class-balanced `n_train` subset drawn like a built-in dataset's. Memoized per process."""
+    from ..data import balanced_subset, subset
+
+    plugin = resolve_dataset(name)
+    root = Path(root) if root is not None else _default_root()
+    key = (name, plugin.version, seed, n_train, str(root))
+    if key not in _LOADED:
+        ds = plugin.load(seed, root)
+        if n_train is not None and n_train != ds.n_train:
+            ds = subset(ds, balanced_subset(ds.y_train, n_train, seed, ds.name))
+        _LOADED[key] = ds
+    return _LOADED[key]
+
+
+def config_plugins(model: str, model_version, dataset: str, dataset_version, lr) -> tuple:
+    """What RunConfig stores for its names: (model_version, dataset_version, lr). Built-in names
+    and custom: datasets have no version (None, so their cache keys are unchanged); a plugin's is
+    looked up unless given (a stored config keeps its own). A plugin model without an lr takes its
+    factory's `default_lr`; with neither it is a UsageError."""
+    if not isinstance(model, str):
+        raise UsageError(f"model must be a name (str), got {type(model).__name__} {model!r}")
+    for what, name, v, builtins in (("model", model, model_version, MODELS),
+                                    ("dataset", dataset, dataset_version, DATASETS)):
+        if v is not None and (name in builtins or name.startswith(CUSTOM_PREFIX)):
+            raise UsageError(f"{what}_version is for plugins; {name!r} has none (got "
+                             f"{what}_version={v!r})")
+        if v is not None and (not isinstance(v, str) or not v):
+            raise UsageError(f"{what}_version must be a non-empty str or None, got {v!r}")
+    if model not in MODELS and model_version is None:
+        plugin = resolve_model(model)
+        model_version = plugin.version
+        if lr is None:
+            if plugin.default_lr is None:
+                raise UsageError(f"model plugin {model!r} declares no default_lr and no lr was "
+                                 f"given: pass --lr X (pytest) or RunConfig(lr=X), or set "
+                                 f"`{getattr(plugin.obj, '__name__', 'factory')}.default_lr = X` "
+                                 f"on the factory")
+            lr = plugin.default_lr
+    if not (dataset in DATASETS or dataset.startswith(CUSTOM_PREFIX)) and dataset_version is None:
+        dataset_version = resolve_dataset(dataset).version
+    return model_version, dataset_version, lr
+
+
+def _default_root() -> Path:
+    from ..data import default_data_root
+    return default_data_root()
+
