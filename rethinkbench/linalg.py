@@ -48,11 +48,13 @@ def chunk_budget_bytes(device: str | torch.device) -> int:
 
 def available_memory_bytes(device: str | torch.device) -> int:
     """Memory a new large matrix may take on `device` right now: on CUDA what
-    torch.cuda.mem_get_info reports free; on CPU MemAvailable from /proc/meminfo (what the kernel
-    can give without swapping), else the machine's physical memory."""
+    torch.cuda.mem_get_info reports free plus what torch's caching allocator holds unused (a
+    session that trained networks first keeps their blocks reserved); on CPU MemAvailable from
+    /proc/meminfo (what the kernel can give without swapping), else the physical memory."""
     device = torch.device(device)
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + max(int(cached), 0)
     try:
         with open("/proc/meminfo") as f:
             for line in f:

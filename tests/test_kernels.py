@@ -223,3 +223,9 @@ def test_bad_solver_arguments():
         kernels.fit_kernel_interpolant(x, Y, gamma=1.0, solver="Tiled")
     with pytest.raises(UsageError, match="gamma"):
         kernels.fit_kernel_interpolant(x, Y, gamma=-1.0, solver="tiled")
+
+
+def test_available_memory_is_positive_and_at_most_the_machine():
+    import os
+    avail = linalg.available_memory_bytes("cpu")
+    assert 0 < avail <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
