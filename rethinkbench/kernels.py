@@ -17,6 +17,7 @@ Two solvers (`solver=`, chosen by `choose_solver` unless forced):
   * "tiled": only K's lower triangle, in tiles (`rethinkbench.tiled`: (n^2 + n*tile)/2 float64,
     14.9 GB at 60k), blocked Cholesky, substitutions and norms by tiles; no LU fallback. Chosen
     when dense does not fit: 60k on a machine with 24 GiB of RAM and no GPU.
+
 The RKHS norm of f = sum_i alpha_i k(x_i, .) is sqrt(trace(alpha^T K alpha)) = sqrt(trace(alpha^T Y))
 since K alpha = Y; both are computed (the second from L^T alpha) and must agree.
 """
@@ -192,8 +193,8 @@ DENSE_MEMORY_FRACTION = 0.8
 
 def choose_solver(n: int, device: str | torch.device, solver: str = "auto", *,
                   tile: int | None = None, available: int | None = None) -> str:
-    """"dense" or "tiled" for an n x n float64 kernel system on `device`. `solver` "dense"/"tiled"
-    forces one; "auto" takes dense when n^2 * 8 bytes is at most DENSE_MEMORY_FRACTION of
+    """The solver, "dense" or "tiled", for an n x n float64 kernel system on `device`. `solver`
+    "dense" / "tiled" forces one; "auto" takes dense when n^2 * 8 bytes is at most DENSE_MEMORY_FRACTION of
     `available` (default: `linalg.available_memory_bytes(device)`, free GPU memory or the RAM
     available), else tiled when the lower tiles fit that, else a UsageError with the sizes."""
     if solver not in SOLVERS:

@@ -10,6 +10,11 @@ from rethinkbench.tiled import NotPositiveDefinite, TiledSPD
 
 F64 = torch.float64
 
+# Every matrix here is tiny: a second intra-op thread only adds a barrier per op, and on a busy
+# 2-core machine that barrier is what the test would measure (a 30 x 30 fit: 1 ms on one thread,
+# 10 s on two while another process holds both cores).
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def _spd(n, seed, *, shift=1.0):
     """A random SPD matrix B B^T / n + shift I: condition number ~ (1 + 4 / shift) at most."""
