@@ -90,6 +90,7 @@ def mem_available_gb() -> float | None:
 
 def run(args: argparse.Namespace) -> dict:
     load_before, mem_before, t_start = os.getloadavg(), mem_available_gb(), time.perf_counter()
+    commit, dirty = git_commit()   # now: the code that runs, not what is checked out at the end
     px = kernels.load_pixels(args.dataset, seed=0, data_root=args.data_root)
     n = len(px.y_train) if args.n is None else args.n
     if n > len(px.y_train):
@@ -103,7 +104,6 @@ def run(args: argparse.Namespace) -> dict:
     seconds = {"load": seconds_load, "gram": res.seconds["kernel"], "factor": res.seconds["factor"],
                "solve": res.seconds["solve"], "predict": res.seconds["predict"]}
     seconds["total"] = time.perf_counter() - t_start
-    commit, dirty = git_commit()
     return {
         "dataset": px.name, "n": n, "n_test": n_test, "d": int(px.x_train[0].numel()),
         "gamma": args.gamma, "solver": res.solver, "tile": res.tile, "device": res.device,
