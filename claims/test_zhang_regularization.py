@@ -222,11 +222,17 @@ BN = ClaimInfo(
 
 @pytest.mark.claim(BN)
 @pytest.mark.parametrize("wd", [False, True], ids=["no_wd", "wd"])
-def test_batchnorm_gain_is_small(claim, run, scale, seeds, wd):
+def test_batchnorm_gain_is_small(claim, run, scale, seeds, dataset, wd):
     """H0: BatchNorm's gain in mean test accuracy is negative or larger than 10 points (cpu/any
-    data); at paper scale on CIFAR-10, H0: the gain is outside 3–4 ± 2 points, i.e. [1, 6]."""
+    data); at paper scale on CIFAR-10, H0: the gain is outside 3–4 ± 2 points, i.e. [1, 6].
+    Also recorded: how much the untrained networks' logits vary across inputs (the signal that
+    reaches the output at initialization), which is what decides whether the no-BN net trains."""
     bn_res, bn = cell_test_accs(run, scale, seeds, "inception_small", False, wd)
     nobn_res, nobn = cell_test_accs(run, scale, seeds, "inception_small_nobn", False, wd)
+    for model in ("inception_small", "inception_small_nobn"):
+        claim.measure(f"logit_spread_at_init_{'bn' if model == 'inception_small' else 'nobn'}",
+                      input_signal_at_init(run.config(model=model, seed=seeds[0]), dataset),
+                      tolerance={"rel": 0.05})
     gain = float(np.mean(bn) - np.mean(nobn))
     paper = (0.0303 if wd else 0.0375) if on_paper_data(run, "inception_small") else None
     claim.measure("test_acc_bn", bn, paper=paper_value(run, "inception_small", False, wd), tolerance={"abs": 0.02})
@@ -247,6 +253,22 @@ def test_batchnorm_gain_is_small(claim, run, scale, seeds, wd):
     claim.check(ok, f"BN gain {gain:+.4f} (BN {np.mean(bn):.4f}, no BN {np.mean(nobn):.4f}, n={len(seeds)})",
                 known_failure=known_failure(BN.id, scale, run.config(model="inception_small").dataset,
                                             "wd" if wd else "no_wd"))
+
+
+def input_signal_at_init(cfg, dataset, n: int = 256) -> float:
+    """Std across n training inputs of the logits of cfg's network as train() initializes it
+    (mean over classes): ~0 means the output ignores its input, so no gradient says which input
+    is which and training sits at the uniform output (loss ln K)."""
+    import torch
+    import rethinkbench as rb
+    from rethinkbench.models import initialize
+    from rethinkbench.seeding import derive_seed
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "init"))
+        net = initialize(rb.build_model(cfg.model, dataset.in_shape, dataset.num_classes, cfg.width), cfg.init)
+    with torch.no_grad():   # training mode: BatchNorm normalizes with the batch's statistics
+        return float(net.train()(dataset.x_train[:n].cpu()).std(dim=0).mean())
 
 
 # --------------------------------------------------------------------------- Z-S31-early-stop

@@ -48,7 +48,7 @@ class RunConfig:
     input_noise: float = 0.0            # std of Gaussian noise added to inputs (standardized units)
     hidden_noise: float = 0.0           # std of Gaussian noise added after every ReLU
     adversarial: float = 0.0            # weight w of the adversarial loss: (1-w) CE(x) + w CE(x_adv)
-    init: str = "torch"                 # "torch" (PyTorch's defaults) or "glorot_uniform" (TF's)
+    init: str = "torch"                 # "torch" (PyTorch's), "glorot_uniform" (TF's), "kaiming_normal"
     max_epochs: int = 100
     max_steps: int | None = None
     stop_at_fit: bool = True            # stop once the full training set is classified 100%
@@ -162,7 +162,7 @@ class RunConfig:
                   f"innoise{self.input_noise:g}" if self.input_noise else "",
                   f"hidnoise{self.hidden_noise:g}" if self.hidden_noise else "",
                   f"adv{self.adversarial:g}" if self.adversarial else "",
-                  "glorot" if self.init == "glorot_uniform" else "",
+                  {"glorot_uniform": "glorot", "kaiming_normal": "he"}.get(self.init, ""),
                   f"n{self.n_train}" if self.n_train else ""]
         return " ".join([self.model, corr, *[e for e in extras if e], f"seed{self.seed}"])
 

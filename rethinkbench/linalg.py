@@ -1,5 +1,5 @@
-"""Small numerical helpers shared by the theory and kernel code: memory-sized chunks and a cheap
-1-norm condition estimate.
+"""Small numerical helpers shared by the theory and kernel code: memory-sized chunks, the memory
+available for a big matrix, and a cheap 1-norm condition estimate.
 
 Both exist so that the big systems (a 4,000 x 4,000 triangular system on two CPU cores, a
 60,000 x 60,000 kernel matrix on one GPU) never need a second matrix of their size: chunks bound
@@ -9,6 +9,7 @@ instead of an SVD (O(n^3), and another n x n buffer).
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Callable
 
 import torch
@@ -43,6 +44,25 @@ def chunk_budget_bytes(device: str | torch.device) -> int:
         free, _total = torch.cuda.mem_get_info(device)
         return max(int(free * CUDA_FREE_FRACTION), 16 * 2**20)
     return CPU_CHUNK_BYTES
+
+
+def available_memory_bytes(device: str | torch.device) -> int:
+    """Memory a new large matrix may take on `device` right now: on CUDA what
+    torch.cuda.mem_get_info reports free plus what torch's caching allocator holds unused (a
+    session that trained networks first keeps their blocks reserved); on CPU MemAvailable from
+    /proc/meminfo (what the kernel can give without swapping), else the physical memory."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + max(int(cached), 0)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def chunk_rows(bytes_per_row: int, device: str | torch.device, *, total: int | None = None) -> int:

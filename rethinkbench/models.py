@@ -178,14 +178,28 @@ def glorot_uniform_(model: nn.Module) -> nn.Module:
     return model
 
 
-INITS = ("torch", "glorot_uniform")
+def kaiming_normal_(model: nn.Module) -> nn.Module:
+    """He et al. (2015): normal weights of variance 2 / fan_in (ReLU gain), zero biases; keeps the
+    activation scale through a deep stack of ReLU layers without normalization."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
+INITS = ("torch", "glorot_uniform", "kaiming_normal")
 
 
 def initialize(model: nn.Module, init: str) -> nn.Module:
     """Apply the named initialization: 'torch' leaves PyTorch's defaults (kaiming-uniform with
-    a=sqrt(5), the harness's behaviour since the start), 'glorot_uniform' is TF's default."""
+    a=sqrt(5), the harness's behaviour since the start), 'glorot_uniform' is TF's default,
+    'kaiming_normal' is He et al.'s."""
     if init == "torch":
         return model
     if init == "glorot_uniform":
         return glorot_uniform_(model)
+    if init == "kaiming_normal":
+        return kaiming_normal_(model)
     raise UsageError(f"unknown init {init!r}; known: {', '.join(INITS)}")

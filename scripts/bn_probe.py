@@ -28,6 +28,8 @@ PROBES = [
     ("lr0.01", dict(lr=0.01)),
     ("width1/4-glorot-lr0.01", dict(width=0.25, init="glorot_uniform", lr=0.01)),
     ("width1/2-glorot", dict(width=0.5, init="glorot_uniform")),
+    ("he", dict(init="kaiming_normal")),
+    ("he-lr0.01", dict(init="kaiming_normal", lr=0.01)),
 ]
 
 

@@ -104,8 +104,16 @@ def test_initialize_torch_keeps_pytorchs_defaults_and_refuses_unknown_names():
     torch.manual_seed(0)
     b = initialize(rb.build_model("mlp1x512", (1, 8, 8), 10, width=0.1), "torch")
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    with pytest.raises(rb.UsageError, match="unknown init 'he'; known: torch, glorot_uniform"):
+    with pytest.raises(rb.UsageError, match="unknown init 'he'; known: torch, glorot_uniform, kaiming_normal"):
         initialize(a, "he")
+
+
+def test_kaiming_normal_init_has_the_relu_gain_and_zero_biases():
+    torch.manual_seed(0)
+    model = initialize(rb.build_model("mlp1x512", (1, 28, 28), 10), "kaiming_normal")
+    w = model.net[1].weight
+    assert abs(w.std().item() - math.sqrt(2 / 784)) < 0.002
+    assert not model.net[1].bias.any()
 
 
 # ----------------------------------------------------------------------------- RunConfig fields
@@ -137,7 +145,7 @@ def test_integer_strengths_are_stored_as_floats_so_equal_configs_share_a_key():
     ("hidden_noise", float("nan"), "hidden_noise must be a std >= 0"),
     ("hidden_noise", "0.1", "hidden_noise must be a std >= 0, got '0.1'"),
     ("adversarial", 1.5, r"adversarial must be a loss weight in \[0, 1\], got 1.5"),
-    ("init", "xavier", "unknown init 'xavier'; known: torch, glorot_uniform"),
+    ("init", "xavier", "unknown init 'xavier'; known: torch, glorot_uniform, kaiming_normal"),
 ])
 def test_bad_regularizer_values_are_usage_errors(field, value, message):
     with pytest.raises(rb.UsageError, match=message):
