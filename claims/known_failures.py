@@ -8,7 +8,7 @@ asserted as stated.
 """
 
 _NOBN_DIES = ("Inception without BatchNorm at 1/8 width on 500 digits never trains: its logits at "
-              "initialization vary across inputs by 7e-6 (7.6e-2 with BN), and it ends at the uniform "
+              "initialization vary across inputs by about 1e-5 (8e-2 with BN), and it ends at the uniform "
               "output (loss ln 10) at lr 0.1 and 0.01, with PyTorch's, Glorot's (TF's default) or He's "
               "init, at 1/4 width, and on 2,000 digits (best test 10-48%, then collapse; "
               "docs/bn-probe.md, measured on a 2-core AMD EPYC), so BatchNorm's gain is the whole of "

@@ -138,7 +138,10 @@ def test_dropout_has_the_flattest_frontier(claim, run, scale, seeds, dataset, mo
     fronts = {f: frontier(run, scale, seeds, dataset, model, f) for f in FAMILIES}
     score = {f: suppression_at_cost(p) for f, p in fronts.items()}
     for f in FAMILIES:
-        claim.measure(f"suppression_at_1pt_{f}", score[f], tolerance={"abs": 0.08})
+        # No CI tolerance: S_f jumps when some strength's real-accuracy cost crosses the one-point
+        # line (input dropout 0.8 sits at 0.6 points), a step another CPU may take. The accuracies
+        # it is made of are guarded, strength by strength, in A-reg-hinders-noise.
+        claim.measure(f"suppression_at_1pt_{f}", score[f])
     best_dropout = max(score[f] for f in DROPOUT_FAMILIES)
     best_other = max(v for f, v in score.items() if f not in DROPOUT_FAMILIES)
     claim.test = ("S_f = max drop in random-label train acc over strengths costing ≤ 1 point of real "
