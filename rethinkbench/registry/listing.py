@@ -70,9 +70,11 @@ def _installed(kind: str, ep) -> dict:
     return entry
 
 
-class _ClaimCollector:
+class _ItemCollector:
+    """A pytest plugin that keeps the collected items marked `claim`, and collection errors."""
+
     def __init__(self):
-        self.claims: dict[str, dict] = {}
+        self.items: list = []
         self.errors: list[str] = []
 
     def pytest_collectreport(self, report):
@@ -80,40 +82,51 @@ class _ClaimCollector:
             self.errors.append(f"{report.nodeid}: {report.longreprtext}")
 
     def pytest_collection_finish(self, session):
-        for item in session.items:
-            mark = item.get_closest_marker("claim")
-            if mark is None:
-                continue
-            info = mark.args[0]
-            entry = self.claims.setdefault(info.id, {"id": info.id, "title": info.title,
-                                                     "module": item.path.name, "generic": False})
-            entry["generic"] |= item.get_closest_marker("models") is not None
-            if info.paper_specific:
-                entry["paper_specific"] = info.paper_specific
+        self.items = [item for item in session.items if item.get_closest_marker("claim") is not None]
 
 
-def collect_claims(claims_dir: Path) -> list[dict]:
-    """Each claim of `claims_dir` (id, title, module, and whether it runs on --model), in the order
-    pytest collects them; a RethinkbenchError if the directory is missing or does not collect."""
+def collect_claim_items(claims_dir: Path, rootdir: Path | None = None) -> list:
+    """The pytest items of `claims_dir` that carry @pytest.mark.claim, in collection order, from a
+    --collect-only session at the cpu scale (nothing runs or trains); a RethinkbenchError naming
+    what failed if the directory is missing or does not collect. Shared by `rethinkbench list` and
+    scripts/gen_claims_doc.py."""
     import pytest
 
     claims_dir = Path(claims_dir)
     if not claims_dir.is_dir():
         raise RethinkbenchError(f"no claims directory at {claims_dir} (run from a rethinkbench "
                                 f"checkout, or pass --claims-dir PATH)")
-    collector = _ClaimCollector()
+    collector = _ItemCollector()
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "rethinkbench.pytest_plugin",
+            "--scale", "cpu", "--no-cache"]
+    if rootdir is not None:
+        args += ["--rootdir", str(rootdir)]
     sys.path.insert(0, str(claims_dir.resolve()))   # claim modules import their sibling known_failures
     try:
         with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()) as out:
-            code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p",
-                                "rethinkbench.pytest_plugin", "--scale", "cpu", "--no-cache",
-                                "--report-dir", tmp, str(claims_dir)], plugins=[collector])
+            code = pytest.main([*args, "--report-dir", tmp, str(claims_dir)], plugins=[collector])
     finally:
         sys.path.remove(str(claims_dir.resolve()))
-    if collector.errors or code not in (0, 5):
+    # Judged by what was collected, not by the exit status alone: the plugin may report on the
+    # items it saw in a --collect-only session too (exit 1), and an empty directory is exit 5.
+    if collector.errors or code not in (0, 1, 5):
         problems = "\n".join(collector.errors) or out.getvalue()
         raise RethinkbenchError(f"collecting {claims_dir} failed (pytest exit {int(code)}):\n{problems}")
-    return list(collector.claims.values())
+    return collector.items
+
+
+def collect_claims(claims_dir: Path) -> list[dict]:
+    """Each claim of `claims_dir` (id, title, module, and whether it runs on --model), in the order
+    pytest collects them; a RethinkbenchError if the directory is missing or does not collect."""
+    claims: dict[str, dict] = {}
+    for item in collect_claim_items(claims_dir):
+        info = item.get_closest_marker("claim").args[0]
+        entry = claims.setdefault(info.id, {"id": info.id, "title": info.title,
+                                            "module": item.path.name, "generic": False})
+        entry["generic"] |= item.get_closest_marker("models") is not None
+        if info.paper_specific:
+            entry["paper_specific"] = info.paper_specific
+    return list(claims.values())
 
 
 def format_listing(data: dict) -> str:
