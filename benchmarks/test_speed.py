@@ -25,9 +25,9 @@ from torch import nn
 
 import rethinkbench as rb
 from demo_loop import load_raw_mnist5k, train_demo
-from rethinkbench.provenance import device_name
-from rethinkbench.seeding import derive_seed, generator
-from rethinkbench.train import make_optimizer, train_epoch
+from rethinkbench.base.provenance import device_name
+from rethinkbench.base.seeding import derive_seed, generator
+from rethinkbench.engine.train import make_optimizer, train_epoch
 
 EPOCHS = 5                   # both loops train exactly this many epochs (stop_at_fit=False)
 ROUNDS_HARNESS = 5           # ~1 s a round on a quiet 2-core machine
@@ -182,7 +182,7 @@ def test_demo_loop_epochs(benchmark, data, warm, speed_report):
 # ----------------------------------------------------------------------------- 2. FLOP/s vs peak
 
 class HarnessSteps:
-    """rb.train's training steps (rethinkbench.train.train_epoch, the very function rb.train calls)
+    """rb.train's training steps (rethinkbench.engine.train.train_epoch, the very function rb.train calls)
     on CPU, one epoch per call, without the eval passes and history around them."""
 
     def __init__(self, ds: rb.Dataset, cfg: rb.RunConfig):
@@ -209,7 +209,7 @@ def test_harness_flops(benchmark, data, warm, matmul_peak, speed_report):
     expected = rb.train(CFG.replace(max_epochs=1)).history[0]["train_loss"]
     assert first_loss == pytest.approx(expected, rel=1e-5), (
         f"HarnessSteps no longer matches rb.train (epoch-1 loss {first_loss!r} vs {expected!r}): "
-        f"update it to mirror rethinkbench/train.py's inner loop")
+        f"update it to mirror rethinkbench/engine/train.py's inner loop")
     times, results = [], []
     benchmark.pedantic(_timed(steps.epoch, times, results), rounds=ROUNDS_STEPS, iterations=1)
     per_ex = flops_per_example(steps.model)

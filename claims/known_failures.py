@@ -51,7 +51,7 @@ def known_failure(claim_id: str, scale, dataset, item: str) -> str | None:
     `scale`: the `scale` fixture or its name; `dataset`: a dataset name ("mnist5k") or the `dataset`
     fixture (an rb.Dataset, whose name is used). Anything else is refused: a lookup that silently
     missed would turn a listed non-reproduction into a failure."""
-    from rethinkbench.data import Dataset
+    from rethinkbench.harness.data import Dataset
 
     scale_name = scale if isinstance(scale, str) else getattr(scale, "name", None)
     dataset_name = dataset.name if isinstance(dataset, Dataset) else dataset

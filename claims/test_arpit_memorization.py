@@ -10,9 +10,9 @@ be kept, and retraining conv nets for it would cost minutes). paper scale: CIFAR
 import numpy as np
 import pytest
 
-from rethinkbench import protocols
-from rethinkbench.evidence import ClaimInfo, spearman
-from rethinkbench.figspecs import curves, xy
+from rethinkbench.suite import protocols
+from rethinkbench.suite.evidence import ClaimInfo, spearman
+from rethinkbench.suite.figspecs import curves, xy
 
 from known_failures import known_failure
 
@@ -127,8 +127,8 @@ def test_easy_and_hard_examples(claim, run, scale, dataset, model):
     decide: with thousands of examples it rejects any small departure from an exact binomial.
     Random labels on real images are recorded only (the issue states the claim for random inputs;
     their inputs keep real structure, so examples can be consistently easy or hard there too)."""
-    from rethinkbench.corruptions import corrupt
-    from rethinkbench.memorization import dispersion
+    from rethinkbench.harness.corruptions import corrupt
+    from rethinkbench.measures.memorization import dispersion
 
     n_runs = EASY_RUNS.get(scale.name, 20)
     n_train = run.config(model=model).n_train
@@ -225,12 +225,12 @@ RADII_255 = (0.3, 3.0, 10.0)   # in 1/255 pixel units; 0.3/255 is the paper's
 @pytest.mark.claim(CSR)
 @pytest.mark.models(default=["mlp1x512"], paper=["alexnet_small"])
 def test_critical_sample_ratio(claim, run, dataset, scale, seeds, model):
-    """CSR by the Langevin search (rethinkbench.memorization.critical_sample_ratio) on the first
+    """CSR by the Langevin search (rethinkbench.measures.memorization.critical_sample_ratio) on the first
     300 test images (1,000 at paper scale), for the Z-F1a true-label and random-label networks. The
     radius is r/255 in pixel units, scaled to the per-image standardized inputs by the dataset's
     mean per-image pixel std. H0: CSR(random labels) ≤ CSR(true labels) at r = 0.3/255 (the
     paper's), means over seeds; larger radii are recorded for context."""
-    from rethinkbench.memorization import critical_sample_ratio
+    from rethinkbench.measures.memorization import critical_sample_ratio
 
     n_val = 1000 if scale.name == "paper" else 300
     x = dataset.x_test[:n_val]

@@ -22,8 +22,8 @@ family. paper scale: small AlexNet on CIFAR-10, 60 epochs, the paper's ranges at
 import numpy as np
 import pytest
 
-from rethinkbench.evidence import ClaimInfo
-from rethinkbench.figspecs import xy
+from rethinkbench.suite.evidence import ClaimInfo
+from rethinkbench.suite.figspecs import xy
 
 from known_failures import known_failure
 
@@ -156,7 +156,7 @@ def test_dropout_has_the_flattest_frontier(claim, run, scale, seeds, dataset, mo
 
 
 def skip_without_relu_modules(model: str, dataset) -> None:
-    """Hidden noise is added after every nn.ReLU module (rethinkbench/regularizers.py): a plugin
+    """Hidden noise is added after every nn.ReLU module (rethinkbench/harness/regularizers.py): a plugin
     network that calls F.relu has none, so the claim cannot vary it there."""
     import torch
     import rethinkbench as rb

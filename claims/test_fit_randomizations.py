@@ -10,8 +10,8 @@ Z-F1a-noise-faster, Z-T1-rand-chance, A-noise-slower), so they train once and co
 """
 import pytest
 
-from rethinkbench.evidence import ClaimInfo
-from rethinkbench.figspecs import loss_curves
+from rethinkbench.suite.evidence import ClaimInfo
+from rethinkbench.suite.figspecs import loss_curves
 
 FIT = ClaimInfo(
     id="Z-F1a-fit",

@@ -13,7 +13,7 @@ Protocol notes (choices the paper leaves open, fixed here before measuring):
 * Kernels: pixels / 255, the Gaussian kernel exp(-0.02 ||x - x'||^2) (the paper's), one-hot
   targets, K alpha = Y solved exactly (Cholesky, float64): dense on the session's device when
   n^2 float64 fits its memory (the paper's 60k with --gpu: 28.8 GB, cuSOLVER), else K's lower
-  triangle in tiles (`rethinkbench.tiled`; 60k on a CPU: 14.9 GB); params `solver` says which,
+  triangle in tiles (`rethinkbench.theory.tiled`; 60k on a CPU: 14.9 GB); params `solver` says which,
   `peak_gpu_gb` / `peak_rss_gb` what it took. The Gabor representation gets the
   bandwidth that keeps gamma * median ||x - x'||^2 at its pixel value (`features.matched_gamma`),
   so both kernels are equally wide relative to their data; the paper does not say what it did.
@@ -26,11 +26,14 @@ import torch
 import torch.nn.functional as F
 
 import rethinkbench as rb
-from rethinkbench import features, kernels, linear, theory
-from rethinkbench.evidence import ClaimInfo
-from rethinkbench.tolerance import CONDITION_NUMBER
-from rethinkbench.seeding import generator
-from rethinkbench.theory_testing import check_theorem1, point_sets
+from rethinkbench import theory
+from rethinkbench.theory import features
+from rethinkbench.theory import kernels
+from rethinkbench.theory import linear
+from rethinkbench.suite.evidence import ClaimInfo
+from rethinkbench.report.tolerance import CONDITION_NUMBER
+from rethinkbench.base.seeding import generator
+from rethinkbench.theory.testing import check_theorem1, point_sets
 
 SIZES = {
     "smoke": dict(th1_n=300, depth_n=200, sgd_n=32, gauss=(64, 256), kernel_n=(1000, 500), examples=30),

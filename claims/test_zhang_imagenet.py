@@ -8,7 +8,7 @@ reported as not reproduced (strict xfail) with that reason, never silently passe
 """
 import pytest
 
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 IMAGENET = ClaimInfo(
     id="Z-T2-imagenet",

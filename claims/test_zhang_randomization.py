@@ -10,9 +10,9 @@ cpu scale: mnist5k; MLPs at full width on 4,000 digits, small Inception at 1/8 w
 import numpy as np
 import pytest
 
-from rethinkbench import protocols
-from rethinkbench.evidence import ClaimInfo, bootstrap_ratio_ci, spearman
-from rethinkbench.figspecs import bars, loss_curves, xy
+from rethinkbench.suite import protocols
+from rethinkbench.suite.evidence import ClaimInfo, bootstrap_ratio_ci, spearman
+from rethinkbench.suite.figspecs import bars, loss_curves, xy
 
 from known_failures import known_failure
 
@@ -227,7 +227,7 @@ def test_rademacher_complexity_is_one(claim, run, dataset, seeds, model):
     """Estimate R̂ = E_σ[sup_f (1/n) Σ σ_i f(x_i)] with f the network's ±1 output after training on
     the random signs σ (one σ per seed). H0: R̂ < 0.99. Each trained network is one f, so the
     estimate is a lower bound on the supremum."""
-    from rethinkbench.corruptions import random_signs
+    from rethinkbench.harness.corruptions import random_signs
 
     results = []
     for s in seeds:

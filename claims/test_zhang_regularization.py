@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rethinkbench import protocols
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite import protocols
+from rethinkbench.suite.evidence import ClaimInfo
 
 from known_failures import known_failure
 
@@ -241,7 +241,7 @@ def test_batchnorm_gain_is_small(claim, run, scale, seeds, dataset, wd):
     claim.measure("gain", gain, paper=paper, tolerance={"abs": 0.03})
     claim.measure("steps_to_fit_bn", [r.steps_to_fit for r in bn_res], unit=" steps")
     claim.measure("steps_to_fit_nobn", [r.steps_to_fit for r in nobn_res], unit=" steps")
-    from rethinkbench.figspecs import curves
+    from rethinkbench.suite.figspecs import curves
     claim.figure(curves({"BN": bn_res[0], "no BN": nobn_res[0]}, "train_loss",
                         title=f"Inception with/without BN ({'wd' if wd else 'no wd'}): training loss"))
     if scale.name == "paper" and paper is not None:
@@ -261,8 +261,8 @@ def input_signal_at_init(cfg, dataset, n: int = 256) -> float:
     is which and training sits at the uniform output (loss ln K)."""
     import torch
     import rethinkbench as rb
-    from rethinkbench.models import initialize
-    from rethinkbench.seeding import derive_seed
+    from rethinkbench.harness.models import initialize
+    from rethinkbench.base.seeding import derive_seed
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "init"))
@@ -297,7 +297,7 @@ def test_early_stopping_gains_little(claim, run, scale, seeds, model):
     claim.measure("early_stop_gain", gains, paper=0.0 if on_paper_data(run, model) else None,
                   tolerance={"abs": 0.02})
     claim.measure("final_test_acc", final)
-    from rethinkbench.figspecs import curves
+    from rethinkbench.suite.figspecs import curves
     claim.figure(curves({f"seed {r.config.seed}": r for r in res}, "test_acc", x="epoch",
                         title=f"{model}: test accuracy during training"))
     claim.check(np.mean(gains) <= limit, f"{model}: best − final = {np.mean(gains):.4f} (n={len(gains)})")

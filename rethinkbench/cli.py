@@ -31,7 +31,7 @@ DEFAULT_CACHE_DIR = ".rethinkbench-cache"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    from rethinkbench.compare import ResultsError
+    from rethinkbench.report.compare import ResultsError
 
     try:
         return args.handler(args)
@@ -110,7 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rethinkbench.compare import load_results
+    from rethinkbench.report.compare import load_results
     from rethinkbench.report import write_report
 
     results = load_results(args.results)
@@ -126,7 +126,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rethinkbench.compare import compare, load_results
+    from rethinkbench.report.compare import compare, load_results
 
     comparison = compare(load_results(args.baseline), load_results(args.current),
                          timing_factor=args.timing_factor)
@@ -149,8 +149,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     import json
 
-    from rethinkbench.errors import RethinkbenchError
-    from rethinkbench.registry.listing import format_listing, listing
+    from rethinkbench.base.errors import RethinkbenchError
+    from rethinkbench.suite.listing import format_listing, listing
 
     claims_dir = args.claims_dir if args.claims_dir.is_dir() else None
     try:
@@ -170,8 +170,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def _cache_clear(args: argparse.Namespace) -> int:
     # Lazy: the cache module belongs to the training side of the package.
-    from rethinkbench.cache import ResultsCache
-    from rethinkbench.errors import UsageError
+    from rethinkbench.engine.cache import ResultsCache
+    from rethinkbench.base.errors import UsageError
 
     try:
         removed = ResultsCache(args.cache_dir).clear()

@@ -24,9 +24,9 @@ END = "<!-- END GENERATED -->"
 def collect() -> dict[str, dict]:
     """Claim id -> {"info": ClaimInfo, "modules": {path: {test function: scales or ()}},
     "generic": {test: the `requires` features, for tests that take --model}}, in the order pytest
-    collects them (the items come from rethinkbench.registry.listing, as `rethinkbench list`'s do)."""
-    from rethinkbench.errors import RethinkbenchError
-    from rethinkbench.registry.listing import collect_claim_items
+    collects them (the items come from rethinkbench.suite.listing, as `rethinkbench list`'s do)."""
+    from rethinkbench.base.errors import RethinkbenchError
+    from rethinkbench.suite.listing import collect_claim_items
 
     try:
         items = collect_claim_items(ROOT / "claims", rootdir=ROOT)

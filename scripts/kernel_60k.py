@@ -7,7 +7,7 @@
 Solves K alpha = Y (Gaussian kernel exp(-gamma ||x - x'||^2) on pixels / 255, one-hot targets, no
 regularization) on the first n training images of the dataset (default fashion_mnist, which needs
 no network where Debian's dataset-fashion-mnist is installed) and classifies the whole test set, with
-the solver of `rethinkbench.kernels` (default: the tiled one, which holds only K's lower triangle:
+the solver of `rethinkbench.theory.kernels` (default: the tiled one, which holds only K's lower triangle:
 ~14.9 GB at n = 60,000 against 28.8 GB dense). Writes one JSON with the sizes, the solver, wall
 seconds per phase (gram: building K; factor: the Cholesky; solve: substitutions, RKHS norm and
 condition estimate; predict: f on the train and test sets, kernel rows recomputed), the process's
@@ -28,8 +28,10 @@ from pathlib import Path
 
 import torch
 
-from rethinkbench import kernels, tiled
-from rethinkbench.provenance import device_name, git_commit
+from rethinkbench.theory import kernels
+
+from rethinkbench.theory import tiled
+from rethinkbench.base.provenance import device_name, git_commit
 
 
 def _positive_int(text: str) -> int:
@@ -135,7 +137,7 @@ def main(argv=None) -> int:
     if not args.quiet:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-        logging.getLogger("rethinkbench.tiled").info(
+        logging.getLogger("rethinkbench.theory.tiled").info(
             "%s: n=%s, solver %s, tile %d, load average %s, MemAvailable %.1f GB",
             args.dataset, args.n or "all", args.solver, args.tile,
             " ".join(f"{x:.2f}" for x in os.getloadavg()), mem_available_gb() or float("nan"))

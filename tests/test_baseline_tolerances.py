@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rethinkbench.compare import compare
+from rethinkbench.report.compare import compare
 
 BASELINE = Path(__file__).resolve().parents[1] / "reports" / "baselines" / "cpu-mnist5k.json"
 

@@ -10,7 +10,7 @@ pytest.importorskip("pytest_benchmark")
 
 CLAIM = """
 import pytest
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 
 @pytest.mark.claim(ClaimInfo(id="B-one", title="t", statement="s", source="tests"))

@@ -1,4 +1,4 @@
-"""The results cache (rethinkbench/cache.py): pytest-cacheprovider semantics. An unreadable entry is
+"""The results cache (rethinkbench/engine/cache.py): pytest-cacheprovider semantics. An unreadable entry is
 a miss with a CacheWarning, a failed write is a warning, an interrupted write leaves nothing, failed
 runs are never stored; clear() deletes only in a directory marked as the cache's, and only its own
 files. The cross-process lock is tested in test_cache_lock.py."""
@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import rethinkbench as rb
-from rethinkbench import cache as cache_mod
-from rethinkbench.cache import CacheWarning, ResultsCache, cached_train
-from rethinkbench.train import RunResult
+from rethinkbench.engine import cache as cache_mod
+from rethinkbench.engine.cache import CacheWarning, ResultsCache, cached_train
+from rethinkbench.engine.train import RunResult
 
 
 def make_result(seed=0, acc=1.0, **cfg_kw) -> RunResult:

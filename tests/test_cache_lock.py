@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from rethinkbench.cache import ResultsCache, cached_train
-from rethinkbench.train import RunResult
+from rethinkbench.engine.cache import ResultsCache, cached_train
+from rethinkbench.engine.train import RunResult
 
 from test_cache import make_result
 
@@ -22,8 +22,8 @@ from test_cache import make_result
 # (held by the test's process, which is "training" the run) and must find the stored result.
 SECOND_PROCESS = r"""
 import json, sys
-from rethinkbench.cache import ResultsCache, cached_train
-from rethinkbench.config import RunConfig
+from rethinkbench.engine.cache import ResultsCache, cached_train
+from rethinkbench.engine.config import RunConfig
 
 cache_dir, cfg_json, calls = sys.argv[1:4]
 
@@ -108,8 +108,8 @@ def finished(cfg, acc=1.0) -> RunResult:
 
 
 def make_runner(cache, events, monkeypatch):
-    from rethinkbench.pytest_plugin import Runner
-    from rethinkbench.scales import get_scale
+    from rethinkbench.suite.plugin import Runner
+    from rethinkbench.suite.scales import get_scale
 
     state = SimpleNamespace(scale=get_scale("smoke"), dataset="mnist5k", cache=cache)
     runner = Runner(SimpleNamespace(node=SimpleNamespace(stash={})), state)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 from conftest import load_file_module
 

@@ -137,11 +137,11 @@ class FakeCache:
 
 @pytest.fixture
 def fake_cache_module(monkeypatch):
-    """`rethinkbench.cache` is the harness's; the CLI only needs ResultsCache(dir).clear()."""
-    module = types.ModuleType("rethinkbench.cache")
+    """`rethinkbench.engine.cache` is the harness's; the CLI only needs ResultsCache(dir).clear()."""
+    module = types.ModuleType("rethinkbench.engine.cache")
     module.ResultsCache = FakeCache
     FakeCache.opened = []
-    monkeypatch.setitem(sys.modules, "rethinkbench.cache", module)
+    monkeypatch.setitem(sys.modules, "rethinkbench.engine.cache", module)
     return FakeCache
 
 
@@ -181,7 +181,7 @@ def test_cache_clear_refuses_a_file(tmp_path, capsys):
 
 
 def test_cache_clear_of_a_real_cache(tmp_path, capsys):
-    from rethinkbench.cache import ResultsCache
+    from rethinkbench.engine.cache import ResultsCache
 
     cache = ResultsCache(tmp_path / "cache")
     cache.ensure_dir()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rethinkbench import CORRUPTIONS, DATASETS, MODELS, SCALES
 from rethinkbench.cli import main
-from rethinkbench.compare import WARNING, check_results, compare
+from rethinkbench.report.compare import WARNING, check_results, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "reports" / "baselines" / "cpu-mnist5k.json"

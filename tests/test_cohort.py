@@ -27,9 +27,9 @@ import torch.nn.functional as F
 import rethinkbench as rb
 from rethinkbench.engine import cohort
 from rethinkbench.engine.cohort import StackedModel, plan_cohorts
-from rethinkbench.models import MLP
-from rethinkbench.seeding import derive_seed
-from rethinkbench.train import prepare_dataset
+from rethinkbench.harness.models import MLP
+from rethinkbench.base.seeding import derive_seed
+from rethinkbench.engine.train import prepare_dataset
 
 from conftest import random_dataset
 

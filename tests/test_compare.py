@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import report_samples as samples
 from report_samples import with_changes
-from rethinkbench.compare import REGRESSION, ResultsError, compare, load_results
+from rethinkbench.report.compare import REGRESSION, ResultsError, compare, load_results
 
 
 @pytest.fixture(scope="module")

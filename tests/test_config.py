@@ -1,4 +1,4 @@
-"""RunConfig (rethinkbench/config.py): validation of every field, the cache key, replace()."""
+"""RunConfig (rethinkbench/engine/config.py): validation of every field, the cache key, replace()."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import rethinkbench as rb
-from rethinkbench.config import RunConfig
+from rethinkbench.engine.config import RunConfig
 
 # For every field, a valid value different from the default (each must change the key).
 OTHER = dict(dataset="cifar10", corruption="random_labels", model="alexnet_small", width=0.5, seed=1,
@@ -137,7 +137,7 @@ def test_key_is_stable_across_processes():
     hash seed computes the same key for the same fields."""
     cfg = RunConfig(model="alexnet_small", corruption="partial_labels", level=0.2, seed=7, width=0.25,
                     n_train=1000, random_crop=True)
-    code = ("from rethinkbench.config import RunConfig as R; "
+    code = ("from rethinkbench.engine.config import RunConfig as R; "
             "print(R(model='alexnet_small', corruption='partial_labels', level=0.2, seed=7, "
             "width=0.25, n_train=1000, random_crop=True).key())")
     root = Path(__file__).resolve().parents[1]

@@ -83,7 +83,7 @@ def test_an_existing_directory_that_cannot_be_written(pt, option, monkeypatch):
         return real_mkstemp(*args, dir=dir, **kwargs)
 
     if option == "--cache-dir":
-        from rethinkbench.cache import ResultsCache
+        from rethinkbench.engine.cache import ResultsCache
         ResultsCache(target).ensure_dir()   # an existing, marked cache
     else:
         target.mkdir()
@@ -121,7 +121,7 @@ def test_clear_cache_of_a_directory_that_is_not_a_cache_is_a_usage_error(pt):
 
 
 def test_clear_cache_of_a_marked_cache_removes_its_entries(pt):
-    from rethinkbench.cache import ResultsCache
+    from rethinkbench.engine.cache import ResultsCache
 
     cache = ResultsCache(pt.path / "cache")
     cache.ensure_dir()

@@ -1,4 +1,4 @@
-"""The randomizations of Zhang et al. §2.1 (rethinkbench/corruptions.py), mostly as Hypothesis
+"""The randomizations of Zhang et al. §2.1 (rethinkbench/harness/corruptions.py), mostly as Hypothesis
 properties on small random datasets built here.
 
 Every statistical assertion states its null hypothesis and uses a 5-sigma binomial bound (or a
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rethinkbench as rb
-from rethinkbench.corruptions import CORRUPTIONS, LABEL_CORRUPTIONS, check_corruption
+from rethinkbench.harness.corruptions import CORRUPTIONS, LABEL_CORRUPTIONS, check_corruption
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -1,4 +1,4 @@
-"""Datasets and preprocessing (rethinkbench/data.py): mnist5k, the torchvision / idx loaders on fake
+"""Datasets and preprocessing (rethinkbench/harness/data.py): mnist5k, the torchvision / idx loaders on fake
 folders written here, the paper's preprocessing, random crops, subsets and rb.Dataset validation."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import rethinkbench as rb
-from rethinkbench import data
-from rethinkbench.data import (balanced_subset, preprocess, random_crop_batch, split_indices_mnist5k,
+from rethinkbench.harness import data
+from rethinkbench.harness.data import (balanced_subset, preprocess, random_crop_batch, split_indices_mnist5k,
                                standardize_per_image)
 
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from rethinkbench.cli import main as cli_main
-from rethinkbench.compare import check_results
+from rethinkbench.report.compare import check_results
 
 pytestmark = pytest.mark.usefixtures("warm")
 
@@ -22,17 +22,17 @@ def warm():
     """Import what an inner session imports lazily, so pytester's sys.modules snapshot never has
     to drop and re-import it (see test_plugin.py)."""
     for name in ("rethinkbench.report", "rethinkbench.report.render", "rethinkbench.report.figures",
-                 "rethinkbench.session", "rethinkbench.provenance", "rethinkbench.train",
+                 "rethinkbench.suite.session", "rethinkbench.base.provenance", "rethinkbench.engine.train",
                  "jsonschema", "jsonschema.exceptions"):
         importlib.import_module(name)
 
 
-# rethinkbench.data._torchvision is the one place a torchvision dataset is loaded (or downloaded):
+# rethinkbench.harness.data._torchvision is the one place a torchvision dataset is loaded (or downloaded):
 # offline here, it fails the way it does without network.
 CONFTEST = '''
 import pytest
-import rethinkbench.data
-from rethinkbench.errors import DataError
+import rethinkbench.harness.data
+from rethinkbench.base.errors import DataError
 
 pytest_plugins = ["rethinkbench.pytest_plugin"]
 
@@ -43,14 +43,14 @@ def offline():
         raise DataError(f"{cls_name} is not under data root {root} and could not be downloaded "
                         f"(offline test); copy it there or pass --data-root PATH")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(rethinkbench.data, "_torchvision", no_network)
+        mp.setattr(rethinkbench.harness.data, "_torchvision", no_network)
         yield
 '''
 
 CLAIMS = '''
 import pytest
-from rethinkbench.errors import TrainingDiverged, UsageError
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.base.errors import TrainingDiverged, UsageError
+from rethinkbench.suite.evidence import ClaimInfo
 
 
 def info(cid):
@@ -238,7 +238,7 @@ def compare_fails_on_the_sessions_error_whatever_the_baseline(pt, results, befor
 def test_a_missing_dataset_is_an_error(pt, tmp_path):
     pt.makepyfile(test_inner_missing_data='''
         import pytest
-        from rethinkbench.evidence import ClaimInfo
+        from rethinkbench.suite.evidence import ClaimInfo
 
         INFO = ClaimInfo(id="T-data", title="t", statement="s", source="tests")
 

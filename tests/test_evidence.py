@@ -1,4 +1,4 @@
-"""rethinkbench.evidence: what `claim.measure` stores, how it prints, and which exceptions are the
+"""rethinkbench.suite.evidence: what `claim.measure` stores, how it prints, and which exceptions are the
 claim's own rejection."""
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rethinkbench.errors import DataError, UsageError
-from rethinkbench.evidence import ClaimInfo, Evidence, format_measure, is_rejection
+from rethinkbench.base.errors import DataError, UsageError
+from rethinkbench.suite.evidence import ClaimInfo, Evidence, format_measure, is_rejection
 
 INFO = ClaimInfo(id="T-ev", title="t", statement="s", source="tests")
 

@@ -14,8 +14,8 @@ import torch
 
 import rethinkbench as rb
 from rethinkbench.engine.graphs import WARMUP_STEPS, GraphedStep, make_graph_optimizer
-from rethinkbench.seeding import generator
-from rethinkbench.train import make_optimizer, train_epoch
+from rethinkbench.base.seeding import generator
+from rethinkbench.engine.train import make_optimizer, train_epoch
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -86,7 +86,7 @@ def test_replayed_graph_agrees_with_eager_steps_on_cuda(make_dataset, model):
 def test_train_on_cpu_does_not_use_the_graph_path(make_dataset, monkeypatch):
     # The CPU baseline depends on the plain loop: train() must not build a GraphedStep there.
     built = []
-    train_module = importlib.import_module("rethinkbench.train")   # rb.train is the function
+    train_module = importlib.import_module("rethinkbench.engine.train")   # rb.train is the function
     monkeypatch.setattr(train_module, "GraphedStep", lambda *a, **k: built.append(1))
     ds = make_dataset(n=40, shape=(1, 8, 8))
     rb.train(rb.RunConfig(dataset="custom:cpu-plain", width=0.1, max_epochs=1), dataset=ds)

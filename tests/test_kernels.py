@@ -1,4 +1,4 @@
-"""Unit and property tests of rethinkbench.kernels / rethinkbench.features (Zhang et al. §5)."""
+"""Unit and property tests of rethinkbench.theory.kernels / rethinkbench.theory.features (Zhang et al. §5)."""
 import math
 
 import pytest
@@ -7,8 +7,14 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from rethinkbench import features, kernels, linalg, tiled
-from rethinkbench.errors import UsageError
+from rethinkbench.theory import features
+
+from rethinkbench.theory import kernels
+
+from rethinkbench.theory import linalg
+
+from rethinkbench.theory import tiled
+from rethinkbench.base.errors import UsageError
 
 # Every matrix here is tiny: a second intra-op thread only adds a barrier per op, and on a busy
 # 2-core machine that barrier is what the test would measure (a 30 x 30 fit: 1 ms on one thread,

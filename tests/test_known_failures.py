@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rethinkbench as rb
-from rethinkbench.scales import get_scale
+from rethinkbench.suite.scales import get_scale
 
 from conftest import load_file_module
 

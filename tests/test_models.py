@@ -1,4 +1,4 @@
-"""The paper's models (rethinkbench/models.py): exact parameter counts, shapes, LRN, bad input."""
+"""The paper's models (rethinkbench/harness/models.py): exact parameter counts, shapes, LRN, bad input."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rethinkbench as rb
-from rethinkbench.models import LocalResponseNorm
+from rethinkbench.harness.models import LocalResponseNorm
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 CLAIMS = """
 import pytest
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 SMALL = dict(model="mlp1x512", n_train=100, max_epochs=4)
 
@@ -106,7 +106,7 @@ def test_plan_with_xdist_is_a_usage_error(pt):
 
 def test_an_adversarial_run_is_estimated_at_the_cost_of_its_extra_passes(monkeypatch):
     from rethinkbench.engine import plan as plan_mod
-    from rethinkbench.regularizers import ADV_STEPS
+    from rethinkbench.harness.regularizers import ADV_STEPS
 
     monkeypatch.setattr(plan_mod, "measure_costs", lambda *a, **k: (0.01, 0.001))
     table = plan_mod.CostTable("cpu")

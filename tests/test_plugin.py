@@ -1,4 +1,4 @@
-"""The pytest plugin (rethinkbench/pytest_plugin.py) through pytester: options and their parsers,
+"""The pytest plugin (rethinkbench/suite/plugin.py) through pytester: options and their parsers,
 markers, the claim fixtures, results.json, the cache across sessions.
 
 The inner sessions run in-process (a subprocess would import torch and parse the mnist5k CSV again,
@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import rethinkbench as rb
-from rethinkbench.config import RunConfig
-from rethinkbench.scales import get_scale
+from rethinkbench.engine.config import RunConfig
+from rethinkbench.suite.scales import get_scale
 
 pytestmark = pytest.mark.usefixtures("single_thread", "fast_mnist5k", "warm")
 
@@ -31,7 +31,7 @@ def warm():
     """Import what an inner session imports lazily, and train once (torch's lazy submodules), so
     that pytester's sys.modules snapshot never removes and re-imports a C extension."""
     for name in ("rethinkbench.report", "rethinkbench.report.render", "rethinkbench.report.figures",
-                 "rethinkbench.session", "rethinkbench.provenance", "mlxtend.data", "tqdm", "hypothesis",
+                 "rethinkbench.suite.session", "rethinkbench.base.provenance", "mlxtend.data", "tqdm", "hypothesis",
                  "hypothesis.extra.pytestplugin", "torchvision", "torchvision.datasets.cifar"):
         try:
             importlib.import_module(name)
@@ -124,7 +124,7 @@ def test_default_scale_is_cpu_with_its_seeds(pt):
 
 CLAIMS = """
 import pytest
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 def info(cid):
     return ClaimInfo(id=cid, title=f"title {cid}", statement=f"statement {cid}", source="tests",
@@ -287,7 +287,7 @@ def test_run_many_with_one_config_spelled_two_ways(pt):
     result for both, trained once."""
     pt.makepyfile(test_dup="""
         import pytest
-        from rethinkbench.evidence import ClaimInfo
+        from rethinkbench.suite.evidence import ClaimInfo
 
         @pytest.mark.claim(ClaimInfo(id="T-dup", title="t", statement="s", source="x"))
         def test_dup(claim, run):
@@ -312,7 +312,7 @@ def test_dataset_option_runs_the_claims_on_other_data(pt, fake_cifar10):
     root, _ = fake_cifar10
     pt.makepyfile(test_other_data="""
         import pytest
-        from rethinkbench.evidence import ClaimInfo
+        from rethinkbench.suite.evidence import ClaimInfo
 
         @pytest.mark.claim(ClaimInfo(id="T-data", title="t", statement="s", source="x"))
         def test_d(claim, run, dataset):
@@ -348,7 +348,7 @@ def test_no_claims_no_results_file(pt):
 def test_scales_marker_skips_with_a_reason_naming_the_flag(pt):
     pt.makepyfile(test_sc="""
         import pytest
-        from rethinkbench.evidence import ClaimInfo
+        from rethinkbench.suite.evidence import ClaimInfo
 
         @pytest.mark.scales("paper")
         def test_paper_only():

@@ -49,7 +49,7 @@ def nan(seed, root):
 
 CLAIMS = '''
 import pytest
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 GENERIC = ClaimInfo(id="T-generic", title="t", statement="s", source="tests", paper="p")
 PAPER = ClaimInfo(id="T-paper", title="t", statement="s", source="tests", paper="p",
@@ -79,7 +79,7 @@ def warm():
     import importlib
 
     for name in ("rethinkbench.report", "rethinkbench.report.render", "rethinkbench.report.figures",
-                 "rethinkbench.session", "rethinkbench.provenance", "rethinkbench.engine.plan",
+                 "rethinkbench.suite.session", "rethinkbench.base.provenance", "rethinkbench.engine.plan",
                  "mlxtend.data", "tqdm", "hypothesis", "hypothesis.extra.pytestplugin"):
         try:
             importlib.import_module(name)

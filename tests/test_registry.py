@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 import rethinkbench as rb
 from rethinkbench import registry
-from rethinkbench.config import RunConfig
+from rethinkbench.engine.config import RunConfig
 
 EXAMPLE_MODEL = "examples.tinyres.nets:resnet_small"
 EXAMPLE_DATA = "examples.tinyres.data:load"
@@ -210,7 +210,7 @@ def test_plugin_dataset_loads_checked_subset_and_versioned_name():
 
 
 def test_a_plugin_model_trains_and_its_network_comes_back_from_the_cache(tmp_path):
-    from rethinkbench.cache import ResultsCache
+    from rethinkbench.engine.cache import ResultsCache
 
     data = registry.resolve_dataset(EXAMPLE_DATA).load(0)
     cfg = RunConfig(model=EXAMPLE_MODEL, dataset=EXAMPLE_DATA, n_train=16, max_epochs=1, stop_at_fit=False)

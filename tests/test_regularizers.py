@@ -1,4 +1,4 @@
-"""Arpit et al. §5's regularizers (rethinkbench/regularizers.py), their RunConfig fields and the
+"""Arpit et al. §5's regularizers (rethinkbench/harness/regularizers.py), their RunConfig fields and the
 initialization option: what each does to a batch or a model, determinism, key stability, errors."""
 import math
 
@@ -10,10 +10,10 @@ from torch import nn
 
 import rethinkbench as rb
 from rethinkbench.engine.cohort import stackable, stacks_by_default, train_cohort
-from rethinkbench.models import glorot_uniform_, initialize
-from rethinkbench.regularizers import (ADV_RADIUS, add_hidden_noise, adversarial_examples, perturb_inputs,
+from rethinkbench.harness.models import glorot_uniform_, initialize
+from rethinkbench.harness.regularizers import (ADV_RADIUS, add_hidden_noise, adversarial_examples, perturb_inputs,
                                        uses_loop_regularizers)
-from rethinkbench.seeding import generator
+from rethinkbench.base.seeding import generator
 
 
 def _gen(purpose="t"):

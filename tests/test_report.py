@@ -11,7 +11,7 @@ import pytest
 
 import report_samples as samples
 from report_samples import parse_html
-from rethinkbench.compare import ResultsError
+from rethinkbench.report.compare import ResultsError
 from rethinkbench.report import render_html, write_report
 from rethinkbench.report.render import format_number, format_percent, format_seconds
 

@@ -1,4 +1,4 @@
-"""rethinkbench/results.schema.json: every results.json the suite writes passes it, and a value of
+"""rethinkbench/report/results.schema.json: every results.json the suite writes passes it, and a value of
 the wrong type where the report or compare read one is a ResultsError naming the file, the JSON
 path and what was expected."""
 
@@ -13,13 +13,13 @@ from jsonschema import Draft202012Validator
 
 import report_samples as samples
 from report_samples import with_changes
-from rethinkbench.compare import ResultsError, check_results, load_results, results_schema
+from rethinkbench.report.compare import ResultsError, check_results, load_results, results_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = sorted((ROOT / "reports" / "baselines").glob("*.json"))
 RUN = "run0000" + "f" * 28   # the first run key of samples.sample_results
 ITEM = "claims[0].items[0]"
-TOLERANCE = ("expected one or more of abs, rel, log10, se with numbers >= 0 (rethinkbench/tolerance.py "
+TOLERANCE = ("expected one or more of abs, rel, log10, se with numbers >= 0 (rethinkbench/report/tolerance.py "
              "says what each allows), or null")
 MEASURE = f"{ITEM}.measured.final_train_acc"
 
@@ -41,7 +41,7 @@ def test_the_schema_ships_as_package_data():
     import tomllib
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "results.schema.json" in pyproject["tool"]["setuptools"]["package-data"]["rethinkbench"]
+    assert "report/results.schema.json" in pyproject["tool"]["setuptools"]["package-data"]["rethinkbench"]
     assert any(d.startswith("jsonschema>=") for d in pyproject["project"]["dependencies"])
 
 

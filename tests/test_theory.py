@@ -1,4 +1,4 @@
-"""Unit and property tests of rethinkbench.theory / rethinkbench.linear (Zhang et al. §4, §5).
+"""Unit and property tests of rethinkbench.theory / rethinkbench.theory.linear (Zhang et al. §4, §5).
 
 The properties are the claims' own (claims/test_theory.py runs them with more examples and records
 the evidence); here they run with a small, bounded example count so `pytest` stays fast.
@@ -11,9 +11,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rethinkbench import linear, theory
-from rethinkbench.errors import UsageError
-from rethinkbench.theory_testing import check_theorem1, point_sets
+from rethinkbench import theory
+
+from rethinkbench.theory import linear
+from rethinkbench.base.errors import UsageError
+from rethinkbench.theory.testing import check_theorem1, point_sets
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True)
 

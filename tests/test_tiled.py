@@ -1,12 +1,14 @@
-"""Unit and property tests of rethinkbench.tiled: the tiled Cholesky against the dense one."""
+"""Unit and property tests of rethinkbench.theory.tiled: the tiled Cholesky against the dense one."""
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rethinkbench import linalg, tiled
-from rethinkbench.errors import UsageError
-from rethinkbench.tiled import NotPositiveDefinite, TiledSPD
+from rethinkbench.theory import linalg
+
+from rethinkbench.theory import tiled
+from rethinkbench.base.errors import UsageError
+from rethinkbench.theory.tiled import NotPositiveDefinite, TiledSPD
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""rethinkbench/tolerance.py: what each tolerance kind lets a stored measurement move."""
+"""rethinkbench/report/tolerance.py: what each tolerance kind lets a stored measurement move."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rethinkbench.tolerance import tolerance_problem, within
+from rethinkbench.report.tolerance import tolerance_problem, within
 
 
 def m(value, sd=None, n=None):

@@ -1,4 +1,4 @@
-"""The training loop (rethinkbench/train.py) at smoke size: mlp1x512 at 1/4 width on 100 mnist5k
+"""The training loop (rethinkbench/engine/train.py) at smoke size: mlp1x512 at 1/4 width on 100 mnist5k
 digits, a few epochs (well under a second a run)."""
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import rethinkbench as rb
-from rethinkbench import data
-from rethinkbench.train import RunResult, lr_at
+from rethinkbench.harness import data
+from rethinkbench.engine.train import RunResult, lr_at
 
 pytestmark = pytest.mark.usefixtures("single_thread", "fast_mnist5k")
 

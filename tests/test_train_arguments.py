@@ -1,4 +1,4 @@
-"""rb.train's argument checks at the top of train() (rethinkbench/train.py): a wrong type is a
+"""rb.train's argument checks at the top of train() (rethinkbench/engine/train.py): a wrong type is a
 UsageError naming the argument, the value's type and what is allowed, not an AttributeError from
 deep inside the loop. (The training loop itself is tested in test_train.py.)"""
 from __future__ import annotations

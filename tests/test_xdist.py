@@ -18,7 +18,7 @@ CONFTEST = """
 import importlib
 import os
 
-train_module = importlib.import_module("rethinkbench.train")   # rethinkbench.train is also a function
+train_module = importlib.import_module("rethinkbench.engine.train")   # rethinkbench.engine.train is also a function
 
 pytest_plugins = ["rethinkbench.pytest_plugin"]
 
@@ -37,7 +37,7 @@ train_module.train = _counting_train
 
 CLAIMS = """
 import pytest
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 SMALL = dict(model="mlp1x512", n_train=100, max_epochs=3, stop_at_fit=False)
 
@@ -107,7 +107,7 @@ def test_n2_on_a_fresh_cache_matches_n0_and_trains_each_run_once(env_pytester, m
 CRASH = """
 import os
 import pytest
-from rethinkbench.evidence import ClaimInfo
+from rethinkbench.suite.evidence import ClaimInfo
 
 
 @pytest.mark.claim(ClaimInfo(id="X-ok", title="t", statement="s", source="tests"))

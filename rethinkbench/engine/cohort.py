@@ -45,15 +45,17 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from ..config import RunConfig
-from ..data import Dataset, balanced_subset, random_crop_batch, subset
-from ..errors import TrainingDiverged, UsageError
-from ..models import build_model
-from ..regularizers import uses_loop_regularizers
-from ..provenance import provenance
-from ..seeding import derive_seed, generator
-from ..train import (FIT_CHECK_FROM, RunResult, _accuracy, _cudnn_benchmark, _resolve_device, _subset_accuracy,
-                     lr_at, predict, prepare_dataset, train)
+from rethinkbench.base.errors import TrainingDiverged, UsageError
+from rethinkbench.base.provenance import provenance
+from rethinkbench.base.seeding import derive_seed, generator
+from rethinkbench.engine.config import RunConfig
+from rethinkbench.engine.loop import (FIT_CHECK_FROM, accuracy, cudnn_benchmark, lr_at, predict, prepare_dataset,
+                                      resolve_device, subset_accuracy)
+from rethinkbench.engine.result import RunResult
+from rethinkbench.engine.train import train
+from rethinkbench.harness.data import Dataset, balanced_subset, random_crop_batch, subset
+from rethinkbench.harness.regularizers import uses_loop_regularizers
+from rethinkbench.registry import build_model
 
 __all__ = ["train_many", "train_cohort", "plan_cohorts", "cohort_key", "StackedModel"]
 
@@ -293,7 +295,7 @@ def train_cohort(cfgs, dataset: Dataset | None = None, *, data_root=None, progre
     if not stackable(cfg0):
         raise UsageError(f"train_cohort() cannot stack {cfg0.label()!r}: input dropout/noise, hidden "
                          f"noise, adversarial training and a non-default init train solo (rb.train)")
-    device = _resolve_device(cfg0.device)
+    device = resolve_device(cfg0.device)
     data = _cohort_data(cfgs, dataset, data_root, device)
     cuda = device.type == "cuda"
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
@@ -313,7 +315,7 @@ def train_cohort(cfgs, dataset: Dataset | None = None, *, data_root=None, progre
         # Dropout masks come from the global RNG under vmap: seed it from the whole cohort, so the
         # same call gives the same masks and the caller's RNG state is left alone.
         torch.manual_seed(derive_seed(cfg0.seed, "cohort-dropout:" + ",".join(c.key() for c in cfgs)))
-        with _cudnn_benchmark(cuda):  # as a solo run: the fastest (grouped) conv per shape
+        with cudnn_benchmark(cuda):  # as a solo run: the fastest (grouped) conv per shape
             return _fit_cohort(members, net, data, device, autocast, progress, on_epoch)
 
 
@@ -365,13 +367,13 @@ def _fit_cohort(members, net, data, device, autocast, progress, on_epoch) -> lis
                       "train_acc": corrects[j] / seen, "lr": lr_at(step - 1, m.cfg)}
             at_chance = abs(losses[j] - math.log(num_classes)) < 2e-3
             m.chance_epochs = m.chance_epochs + 1 if at_chance else 0
-            record["test_acc"] = _accuracy(predict(model, ds.x_test, autocast), ds.y_test)
+            record["test_acc"] = accuracy(predict(model, ds.x_test, autocast), ds.y_test)
             m.right = None
             if m.cfg.track_subsets or record["train_acc"] >= FIT_CHECK_FROM:
                 m.right = predict(model, ds.x_train, autocast) == ds.y_train
                 record["train_acc_full"] = m.right.float().mean().item()
                 if m.cfg.track_subsets:
-                    _subset_accuracy(record, m.right, ds.corrupted)
+                    subset_accuracy(record, m.right, ds.corrupted)
                 if record["train_acc_full"] == 1.0 and m.steps_to_fit is None:
                     m.epochs_to_fit, m.steps_to_fit = epoch, step
             records.append(record)

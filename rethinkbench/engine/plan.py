@@ -30,8 +30,14 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig
-from ..data import Dataset
+from rethinkbench.engine.cohort import StackedModel, plan_cohorts, stacks_by_default
+from rethinkbench.engine.config import RunConfig
+from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
+from rethinkbench.engine.loop import EVAL_BATCH, make_optimizer, predict
+from rethinkbench.engine.result import RunResult
+from rethinkbench.harness.data import Dataset
+from rethinkbench.harness.regularizers import ADV_STEPS
+from rethinkbench.registry import build_model
 
 # Training-set sizes of the built-in datasets (train, test, shape, classes): planning must not
 # need the data (a plan for CIFAR-10 on a machine that has not downloaded it yet is still useful).
@@ -52,8 +58,6 @@ class PlannedRun:
 
 def placeholder_result(cfg: RunConfig):
     """What `run()` returns in plan mode: a RunResult that never fitted, with no numbers."""
-    from ..train import RunResult
-
     return RunResult(config=cfg, history=[], epochs_to_fit=None, steps_to_fit=None,
                      final_train_acc=float("nan"), final_test_acc=float("nan"),
                      best_test_acc=float("nan"), wall_seconds=0.0, provenance={"plan": True})
@@ -112,8 +116,6 @@ class Plan:
     def estimate(self, costs: "CostTable") -> None:
         """Fill in each run's seconds. Runs that `train_many` would stack (same network, same
         budget; see engine/cohort.py) share one stacked step, timed for their cohort's size."""
-        from .cohort import plan_cohorts, stacks_by_default
-
         todo = [r for r in self.runs.values() if not r.cached]
         by_cfg = {r.config: r for r in todo}
         for cohort in plan_cohorts([r.config for r in todo]):
@@ -212,7 +214,6 @@ class CostTable:
         if cfg.adversarial:
             # The adversarial step adds ADV_STEPS input-gradient passes and one more forward and
             # backward to the plain step: counted as that many plain steps (not timed itself).
-            from ..regularizers import ADV_STEPS
             step_s *= ADV_STEPS + 2
         return step_s, eval_s
 
@@ -220,10 +221,6 @@ class CostTable:
 def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1) -> tuple[float, float]:
     """(seconds per training step, seconds per evaluated example) of cfg's network on `device`,
     timed with the step `train()` uses there (`k` > 1: the stacked step of a k-run cohort)."""
-    from ..engine.graphs import GraphedStep, make_graph_optimizer
-    from ..models import build_model
-    from ..train import EVAL_BATCH, make_optimizer, predict
-
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     gen = torch.Generator().manual_seed(0)
@@ -236,8 +233,6 @@ def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1)
         model = model.to(memory_format=torch.channels_last)
     sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
     if k > 1:
-        from .cohort import StackedModel
-
         with torch.random.fork_rng(devices=[dev] if cuda else []):
             nets = [build_model(cfg.model, in_shape, 10, cfg.width, cfg.dropout).to(dev) for _ in range(k)]
         amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext

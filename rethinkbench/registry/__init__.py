@@ -16,10 +16,11 @@ A model factory is ``f(in_shape, num_classes, width) -> nn.Module`` (optionally 
 keyword); a dataset loader is ``f(seed, root) -> rb.Dataset``. A plugin's version (its ``version``
 attribute, else a hash of its source) enters every run's cache key, so changed code retrains.
 """
-from .core import (DATASET_GROUP, MODEL_GROUP, DatasetPlugin, ModelPlugin, build_plugin_model,
-                   check_model, config_plugins, entry_points, load_plugin_dataset, reset,
-                   resolve_dataset, resolve_model)
+from rethinkbench.registry.core import (DATASET_GROUP, MODEL_GROUP, DatasetPlugin, ModelPlugin, build_model,
+                                        build_plugin_model, check_model, config_plugins, entry_points,
+                                        load_dataset, load_plugin_dataset, reset, resolve_dataset,
+                                        resolve_model)
 
 __all__ = ["MODEL_GROUP", "DATASET_GROUP", "ModelPlugin", "DatasetPlugin", "resolve_model",
-           "resolve_dataset", "build_plugin_model", "load_plugin_dataset", "check_model",
+           "resolve_dataset", "build_model", "load_dataset", "build_plugin_model", "load_plugin_dataset", "check_model",
            "config_plugins", "entry_points", "reset"]

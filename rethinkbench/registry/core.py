@@ -20,9 +20,11 @@ from typing import Callable
 
 import torch
 
-from ..data import DATASETS, Dataset
-from ..errors import DataError, RethinkbenchError, UsageError
-from ..models import MODELS, PAPER_LR
+from rethinkbench.base.errors import DataError, RethinkbenchError, UsageError
+from rethinkbench.harness import data as builtin_data
+from rethinkbench.harness import models as builtin_models
+from rethinkbench.harness.data import DATASETS, Dataset, balanced_subset, default_data_root, subset
+from rethinkbench.harness.models import MODELS, PAPER_LR
 
 MODEL_GROUP = "rethinkbench.models"
 DATASET_GROUP = "rethinkbench.datasets"
@@ -66,8 +68,7 @@ class ModelPlugin(_Plugin):
         `in_shape` inputs is (batch, num_classes) and finite. Draws its init from the global RNG,
         like the built-in models (train() seeds it inside a fork)."""
         if self.builtin:
-            from ..models import build_model
-            return build_model(self.name, in_shape, num_classes, width, dropout)
+            return builtin_models.build_model(self.name, in_shape, num_classes, width, dropout)
         in_shape = _check_in_shape(self, in_shape)
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
             raise UsageError(f"width multiplier must be a positive number, got {width!r}")
@@ -88,7 +89,7 @@ class ModelPlugin(_Plugin):
             raise UsageError(f"model plugin {self.name!r} returned a {type(net).__name__}, not a "
                              f"torch.nn.Module (a factory takes (in_shape, num_classes, width) and "
                              f"returns the network)")
-        # What the cache needs to rebuild a saved network (rethinkbench/cache.py), as build_model sets.
+        # What the cache needs to rebuild a saved network (rethinkbench/engine/cache.py), as build_model sets.
         for attr, value in (("in_shape", in_shape), ("num_classes", int(num_classes))):
             if not hasattr(net, attr):
                 setattr(net, attr, value)
@@ -115,8 +116,7 @@ class DatasetPlugin(_Plugin):
     def load(self, seed: int = 0, root=None) -> Dataset:
         """Call the loader and check what it returns (a DataError naming the plugin otherwise)."""
         if self.builtin:
-            from ..data import load_dataset
-            return load_dataset(self.name, seed, root=root)
+            return builtin_data.load_dataset(self.name, seed, root=root)
         root = Path(root) if root is not None else _default_root()
         try:
             ds = self.obj(seed, root)
@@ -298,13 +298,11 @@ def _plugin(kind: str, name: str, obj, source: str, origin: str):
 
 def _builtin(kind: str, name: str):
     if kind == "model":
-        from ..models import build_model
-        factory = lambda in_shape, num_classes, width, dropout=0.0: build_model(  # noqa: E731
+        factory = lambda in_shape, num_classes, width, dropout=0.0: builtin_models.build_model(  # noqa: E731
             name, in_shape, num_classes, width, dropout)
         return ModelPlugin(name, factory, "built-in", "rethinkbench (the paper's)", None,
                            default_lr=PAPER_LR[name], accepts=frozenset({"dropout"}))
-    from ..data import load_dataset
-    return DatasetPlugin(name, lambda seed, root: load_dataset(name, seed, root=root), "built-in",
+    return DatasetPlugin(name, lambda seed, root: builtin_data.load_dataset(name, seed, root=root), "built-in",
                          "rethinkbench", None)
 
 
@@ -405,6 +403,24 @@ def check_model(name: str, in_shape, num_classes: int, width: float = 1.0, examp
     return plugin
 
 
+def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: float = 1.0,
+                dropout: float = 0.0) -> torch.nn.Module:
+    """``rb.build_model``: a network by name, the paper's (rethinkbench/harness/models.py) or a
+    plugin's factory (checked); an unknown name lists the built-ins and how to register one."""
+    if name in MODELS:
+        return builtin_models.build_model(name, in_shape, num_classes, width, dropout)
+    return build_plugin_model(name, in_shape, num_classes, width, dropout)
+
+
+def load_dataset(name: str = "mnist5k", seed: int = 0, *, n_train: int | None = None, root=None,
+                 download: bool = True) -> Dataset:
+    """``rb.load_dataset``: a dataset by name, built in (preprocessed as in the paper,
+    rethinkbench/harness/data.py) or a plugin loader's Dataset (checked)."""
+    if name in DATASETS:
+        return builtin_data.load_dataset(name, seed, n_train=n_train, root=root, download=download)
+    return load_plugin_dataset(name, seed, n_train=n_train, root=root)
+
+
 def build_plugin_model(name: str, in_shape, num_classes: int, width: float = 1.0,
                        dropout: float = 0.0) -> torch.nn.Module:
     """rb.build_model for a name that is not built in."""
@@ -414,8 +430,6 @@ def build_plugin_model(name: str, in_shape, num_classes: int, width: float = 1.0
 def load_plugin_dataset(name: str, seed: int = 0, *, n_train: int | None = None, root=None) -> Dataset:
     """rb.load_dataset for a name that is not built in: the loader's Dataset (checked), with the
     class-balanced `n_train` subset drawn like a built-in dataset's. Memoized per process."""
-    from ..data import balanced_subset, subset
-
     plugin = resolve_dataset(name)
     root = Path(root) if root is not None else _default_root()
     key = (name, plugin.version, seed, n_train, str(root))
@@ -457,6 +471,5 @@ def config_plugins(model: str, model_version, dataset: str, dataset_version, lr)
 
 
 def _default_root() -> Path:
-    from ..data import default_data_root
     return default_data_root()
 

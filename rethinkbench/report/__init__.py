@@ -1,11 +1,13 @@
-"""HTML claim reports rendered from a stored ``results.json`` (``docs/results-schema.md``).
+"""Results, after the fact: ``results.json`` read, checked against its schema, compared with a
+baseline (compare.py, tolerance.py) and rendered to HTML (render.py, figures.py, templates/).
 
     from rethinkbench.report import write_report
     path = write_report("reports/results.json", "reports/")   # -> reports/index.html
 
-``write_report(results, out_dir) -> Path`` writes ``out_dir/index.html`` atomically;
-``render_html(results) -> str`` returns the page. Both are imported lazily: matplotlib and Jinja2
-load only when a report is actually rendered, not whenever the pytest plugin imports this package.
+This layer never imports torch (a contract in pyproject.toml, checked by ``tests/test_layers.py``):
+``rethinkbench report`` and ``rethinkbench compare`` start fast and run where torch is not
+installed. Imports: nothing of ours but this folder. ``write_report`` and ``render_html`` are
+imported lazily: matplotlib and Jinja2 load only when a report is actually rendered.
 """
 
 from __future__ import annotations

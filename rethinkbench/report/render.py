@@ -25,7 +25,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from rethinkbench.compare import check_results, load_results
+from rethinkbench.report.compare import check_results, load_results
 from rethinkbench.report.figures import (DRAWN_KINDS, FigureSpecError, draw_figure,
                                          sparkline_svg)
 
@@ -59,7 +59,7 @@ _ENVIRONMENT = jinja2.Environment(
 
 def render_html(results: dict) -> str:
     """The report page for ``results`` (a results dict in schema 1) as an HTML string; a
-    :class:`~rethinkbench.compare.ResultsError` if it does not follow the results schema."""
+    :class:`~rethinkbench.report.compare.ResultsError` if it does not follow the results schema."""
     check_results(results, source="results")
     return _render(results)
 
@@ -486,7 +486,7 @@ def _tolerance_text(tolerance: Any, unit: str) -> str:
         parts.append(f"± {100 * tolerance['rel']:.3g}% (relative)")
     if _is_number(tolerance.get("log10")):
         parts.append(f"× or ÷ {10 ** tolerance['log10']:.3g}")
-    if _is_number(tolerance.get("se")):   # the kinds: rethinkbench/tolerance.py
+    if _is_number(tolerance.get("se")):   # the kinds: rethinkbench/report/tolerance.py
         parts.append(f"± {tolerance['se']:g} standard errors")
     return " or ".join(parts) if parts else str(tolerance)
 

@@ -19,9 +19,9 @@ from dataclasses import replace
 
 import torch
 
-from .data import Dataset
-from .errors import UsageError
-from .seeding import generator
+from rethinkbench.base.errors import UsageError
+from rethinkbench.base.seeding import generator
+from rethinkbench.harness.data import Dataset, balanced_subset
 
 CORRUPTIONS = ("true_labels", "partial_labels", "random_labels", "shuffled_pixels",
                "random_pixels", "gaussian")
@@ -130,8 +130,6 @@ def random_signs(ds: Dataset, seed: int, n_train: int | None = None) -> Dataset:
     each label is a fair coin from the "signs" stream. Test labels are the original classes mod 2,
     a placeholder: only training accuracy means anything here.
     """
-    from .data import balanced_subset
-
     x = ds.x_train
     if n_train is not None and n_train != ds.n_train:
         x = x[balanced_subset(ds.y_train, n_train, seed, ds.name)]

@@ -17,7 +17,7 @@ Everything else (improvements, new items, measurements without a tolerance, timi
 factor) is reported and never fails. A timing check that cannot be made (no run trained in both
 files, different or unknown device kinds) says so in a row of its own.
 
-Both files are first validated against ``rethinkbench/results.schema.json``: a value of the wrong
+Both files are first validated against ``rethinkbench/report/results.schema.json``: a value of the wrong
 type (a number stored as a string, an unknown verdict) is a :class:`ResultsError`, never a row.
 """
 
@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .tolerance import within
+from rethinkbench.report.tolerance import within
 
 SUPPORTED_SCHEMA = 1
 SCHEMA_FILE = "results.schema.json"   # in this package; docs/results-schema.md describes it
@@ -117,7 +117,7 @@ def check_results(results: Any, *, source: str = "results") -> None:
 
 def results_schema() -> dict:
     """The JSON Schema (draft 2020-12) of a results.json, as shipped in this package."""
-    return json.loads(resources.files("rethinkbench").joinpath(SCHEMA_FILE)
+    return json.loads(resources.files("rethinkbench.report").joinpath(SCHEMA_FILE)
                       .read_text(encoding="utf-8"))
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UsageError
+from rethinkbench.base.errors import UsageError
 
 # The adversarial search: l-inf radius in standardized pixel units (one image has std 1), and
 # the steps of the Langevin search with the step/noise ratios of critical_sample_ratio.

@@ -10,10 +10,10 @@ import math
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
-from .corruptions import check_corruption
-from .errors import UsageError
-from .models import INITS, PAPER_LR
-from .registry import config_plugins, resolve_model
+from rethinkbench.harness.corruptions import check_corruption
+from rethinkbench.base.errors import UsageError
+from rethinkbench.harness.models import INITS, PAPER_LR
+from rethinkbench.registry import config_plugins, resolve_model
 
 # Bump when a change to the harness changes what a config trains into: it invalidates the cache.
 HARNESS_VERSION = "2"

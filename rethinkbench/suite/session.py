@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
-from .provenance import provenance
+from rethinkbench.base.version import __version__
+from rethinkbench.base.provenance import provenance
 
 SCHEMA = 1
 PROPERTY = "rethinkbench"

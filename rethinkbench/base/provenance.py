@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
+from rethinkbench.base.version import __version__
+
 __all__ = ["provenance", "device_name", "device_kind", "git_commit"]
 
 
 def _version() -> str:
-    from . import __version__
     return __version__
 
 

@@ -40,9 +40,12 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .config import HARNESS_VERSION, RunConfig
-from .errors import UsageError
-from .train import RunResult
+import torch
+
+from rethinkbench.base.errors import UsageError
+from rethinkbench.engine.config import HARNESS_VERSION, RunConfig
+from rethinkbench.engine.result import RunResult
+from rethinkbench.registry import build_model
 
 DEFAULT_DIR = ".rethinkbench-cache"
 MARKER = "CACHEDIR.TAG"
@@ -100,10 +103,6 @@ class ResultsCache:
         return result
 
     def _load_model(self, cfg: RunConfig):
-        import torch
-
-        from .models import build_model
-
         state = torch.load(self.model_path(cfg), map_location=cfg.device, weights_only=True)
         model = build_model(cfg.model, tuple(state.pop("__in_shape__").tolist()),
                             int(state.pop("__num_classes__")), cfg.width, cfg.dropout)
@@ -133,8 +132,6 @@ class ResultsCache:
         return path
 
     def _save_model(self, result: RunResult) -> None:
-        import torch
-
         model = result.model
         in_shape = model.in_shape  # set by build_model
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -297,8 +294,6 @@ _OPTIONAL_FIELDS = {"provenance", "per_example_correct", "collapsed"}   # from_d
 
 
 def _num_classes(model) -> int:
-    import torch
-
     declared = getattr(model, "num_classes", None)   # set on plugin models by the registry
     if isinstance(declared, int) and not isinstance(declared, bool):
         return declared

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import UsageError
-from .linalg import cpu_single_thread
+from rethinkbench.base.errors import UsageError
+from rethinkbench.theory.linalg import cpu_single_thread
 
 
 @dataclass

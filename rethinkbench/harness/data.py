@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError, UsageError
-from .seeding import generator
+from rethinkbench.base.errors import DataError, UsageError
+from rethinkbench.base.seeding import generator
 
 CROP = 28
 PADDED = 32
@@ -302,16 +302,15 @@ _MEMO: dict = {}
 
 def load_dataset(name: str = "mnist5k", seed: int = 0, *, n_train: int | None = None,
                  root: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """Load a dataset by name, preprocessed as in the paper (see module docstring). A name that is
-    not built in is a plugin's (`module:loader` or an entry point; rethinkbench/registry), loaded as
-    its loader returns it.
+    """Load a built-in dataset by name, preprocessed as in the paper (see module docstring).
+    ``rb.load_dataset`` (rethinkbench/registry) also loads plugins and calls this for built-ins.
 
     `seed` fixes the mnist5k train/test split and the class-balanced `n_train` subset. `root` is
     where torchvision datasets live (downloaded there when missing and `download`).
     """
-    if name not in DATASETS:   # a plugin (module:loader or an entry point): rethinkbench/registry
-        from .registry import load_plugin_dataset
-        return load_plugin_dataset(name, seed, n_train=n_train, root=root)
+    if name not in DATASETS:   # plugins resolve one layer up: rethinkbench.registry.load_dataset (rb.load_dataset)
+        raise UsageError(f"unknown built-in dataset {name!r}; built-in: {', '.join(DATASETS)} (rb.load_dataset "
+                         f"also loads plugins: module:loader or an entry point)")
     root = Path(root) if root is not None else default_data_root()
     key = (name, seed, n_train, str(root))
     if key in _MEMO:  # loading and preprocessing 60k images takes seconds; do it once a process

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from . import theory
+from rethinkbench import theory
 
 
 def point_sets(max_n: int = 10, max_d: int = 5):

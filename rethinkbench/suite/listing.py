@@ -11,11 +11,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..corruptions import CORRUPTIONS
-from ..data import DATASETS
-from ..errors import RethinkbenchError
-from ..models import MODELS, PAPER_LR
-from .core import CUSTOM_PREFIX, entry_points, resolve_dataset, resolve_model
+from rethinkbench.base.errors import RethinkbenchError
+from rethinkbench.engine.plan import KNOWN_DATA
+from rethinkbench.harness.corruptions import CORRUPTIONS
+from rethinkbench.harness.data import DATASETS
+from rethinkbench.harness.models import MODELS, PAPER_LR
+from rethinkbench.registry.core import CUSTOM_PREFIX, entry_points, resolve_dataset, resolve_model
+from rethinkbench.suite.scales import SCALES
 
 CORRUPTION_TEXT = {
     "true_labels": "the data as it is",
@@ -30,9 +32,6 @@ CORRUPTION_TEXT = {
 def listing(claims_dir: Path | None = None) -> dict:
     """The names as plain data (`rethinkbench list --json`). `claims_dir`: where to collect claims
     from (None: no claims section)."""
-    from ..engine.plan import KNOWN_DATA
-    from ..scales import SCALES
-
     models = [{"name": m, "source": "built-in", "origin": "rethinkbench (the paper's)", "version": None,
                "default_lr": PAPER_LR[m], "dropout": True} for m in MODELS]
     models += [_installed("model", ep) for ep in entry_points("model")]
@@ -97,7 +96,7 @@ def collect_claim_items(claims_dir: Path, rootdir: Path | None = None) -> list:
         raise RethinkbenchError(f"no claims directory at {claims_dir} (run from a rethinkbench "
                                 f"checkout, or pass --claims-dir PATH)")
     collector = _ItemCollector()
-    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "rethinkbench.pytest_plugin",
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "rethinkbench.suite.plugin",
             "--scale", "cpu", "--no-cache"]
     if rootdir is not None:
         args += ["--rootdir", str(rootdir)]

@@ -28,7 +28,7 @@ The achieved error and a 1-norm condition estimate of A are in `net.fit_info`.
 Depth (§4, Appendix C: depth k, width O(n/k)): `deepen` rebuilds the same function as an MLP with
 k - 1 hidden layers of width <= ceil(n/(k-2)) + 1 + 2*outputs, see its docstring.
 
-The linear-model results of §5 live in `rethinkbench.linear` and are re-exported here.
+The linear-model results of §5 live in `rethinkbench.theory.linear` and are re-exported here.
 """
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import UsageError
-from .linalg import cond1_triangular
-from .linear import (least_squares_hessian, min_norm_solution, null_space_component,  # noqa: F401
+from rethinkbench.base.errors import UsageError
+from rethinkbench.theory.linalg import cond1_triangular
+from rethinkbench.theory.linear import (least_squares_hessian, min_norm_solution, null_space_component,  # noqa: F401
                      row_space_distance, sgd_least_squares)
 
 _EVAL_ELEMENTS = 2**24   # hidden activations per chunk in forward (128 MiB of float64)

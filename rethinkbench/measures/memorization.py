@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .seeding import generator
+from rethinkbench.base.seeding import generator
 
 
 # ----------------------------------------------------------------------------- A-easy-examples

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .errors import UsageError
+from rethinkbench.base.errors import UsageError
 
 EVIDENCE_KEY = pytest.StashKey["ItemEvidence"]()
 RUNS_KEY = pytest.StashKey[dict]()
@@ -140,7 +140,7 @@ def _stacks(state, cfgs, data: dict, keep_model: bool) -> bool:
 
 
 def _train_cohorts(cfgs, state):
-    from .engine.cohort import train_many
+    from rethinkbench.engine.cohort import train_many
 
     results = train_many(cfgs, data_root=state.data_root, on_epoch=_progress(state))
     for r in results:
@@ -180,7 +180,7 @@ def _progress(state):
 
 
 def _train_with_progress(cfg, state, data=None, keep_model=False):
-    from .train import train
+    from rethinkbench.engine.train import train
 
     res = train(cfg, dataset=data, data_root=state.data_root, on_epoch=_progress(state),
                 keep_model=keep_model)

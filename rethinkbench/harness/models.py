@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import UsageError
+from rethinkbench.base.errors import UsageError
 
 MODELS = ("mlp1x512", "mlp3x512", "alexnet_small", "inception_small", "inception_small_nobn")
 PAPER_LR = {"mlp1x512": 0.01, "mlp3x512": 0.01, "alexnet_small": 0.01,
@@ -139,11 +139,11 @@ class InceptionSmall(nn.Module):
 
 def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: float = 1.0,
                 dropout: float = 0.0) -> nn.Module:
-    """A paper model by name. `width` scales every hidden width; `dropout` adds dropout after hidden
+    """A paper model by name (``rb.build_model``, rethinkbench/registry, also builds plugins). `width` scales every hidden width; `dropout` adds dropout after hidden
     layers (A-reg-hinders-noise); the paper's randomization runs use neither."""
-    if name not in MODELS:   # a plugin (module:factory or an entry point): rethinkbench/registry
-        from .registry import build_plugin_model
-        return build_plugin_model(name, in_shape, num_classes, width, dropout)
+    if name not in MODELS:   # plugins resolve one layer up: rethinkbench.registry.build_model (rb.build_model)
+        raise UsageError(f"unknown built-in model {name!r}; built-in: {', '.join(MODELS)} (rb.build_model "
+                         f"also builds plugins: module:factory or an entry point)")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
         raise UsageError(f"width multiplier must be a positive number, got {width!r}")
     if not 0.0 <= dropout < 1.0:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import RunConfig
-from .errors import UsageError
-from .models import MODELS
+from rethinkbench.base.errors import UsageError
+from rethinkbench.engine.config import RunConfig
+from rethinkbench.harness.models import MODELS
+from rethinkbench.registry import resolve_model
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,6 @@ class ScaleProfile:
         if model in self.models:
             return self.models[model]
         if model not in MODELS:   # a plugin model: its own width, PLUGIN_SETTINGS' data and budget
-            from .registry import resolve_model
             resolve_model(model)  # an unknown name: the registry's message (built-ins, how to add one)
             return PLUGIN_SETTINGS.get(self.name, ModelSetting())
         return ModelSetting()

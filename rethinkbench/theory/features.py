@@ -20,8 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .errors import UsageError
-from .linalg import chunk_rows
+from rethinkbench.base.errors import UsageError
+from rethinkbench.theory.linalg import chunk_rows
 
 GABOR_WAVELENGTHS = (4.0, 8.0)
 GABOR_ORIENTATIONS = 8

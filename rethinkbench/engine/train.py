@@ -11,90 +11,24 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig
-from .corruptions import corrupt
-from .data import Dataset, balanced_subset, load_dataset, random_crop_batch, subset
-from .engine.graphs import GraphedStep, make_graph_optimizer
-from .errors import TrainingDiverged, UsageError
-from .models import build_model, initialize
-from .regularizers import add_hidden_noise, adversarial_examples, perturb_inputs
-from .provenance import provenance
-from .seeding import derive_seed, generator
+from rethinkbench.base.errors import TrainingDiverged, UsageError
+from rethinkbench.base.provenance import provenance
+from rethinkbench.base.seeding import derive_seed, generator
+from rethinkbench.engine.config import RunConfig
+from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
+from rethinkbench.engine.loop import (FIT_CHECK_FROM, accuracy, cudnn_benchmark, lr_at, make_optimizer, predict,
+                                      prepare_dataset, resolve_device, subset_accuracy)
+from rethinkbench.engine.result import RunResult
+from rethinkbench.harness.data import Dataset, random_crop_batch
+from rethinkbench.harness.models import initialize
+from rethinkbench.harness.regularizers import add_hidden_noise, adversarial_examples, perturb_inputs
+from rethinkbench.registry import build_model
 
-FIT_CHECK_FROM = 0.95  # running accuracy at which an epoch ends with a full-pass fit check
-# Eval chunk: on two CPU cores small-channel convs ran a third faster in chunks of 256 than 2048.
-EVAL_BATCH = {"cpu": 256, "cuda": 4096}
-
-
-@dataclass
-class RunResult:
-    config: RunConfig
-    history: list[dict]
-    epochs_to_fit: int | None
-    steps_to_fit: int | None
-    final_train_acc: float
-    final_test_acc: float
-    best_test_acc: float
-    wall_seconds: float
-    provenance: dict = field(default_factory=dict)
-    per_example_correct: list[int] | None = None
-    collapsed: bool = False  # stopped early: loss stuck at ln(K) for cfg.stall_epochs epochs
-    cached: bool = False     # set by the cache when this result was loaded, not trained
-    model: torch.nn.Module | None = field(default=None, repr=False)  # only with keep_model
-
-    @property
-    def fitted(self) -> bool:
-        return self.steps_to_fit is not None
-
-    def to_dict(self) -> dict:
-        return {"config": self.config.to_dict(), "key": self.config.key(), "history": self.history,
-                "epochs_to_fit": self.epochs_to_fit, "steps_to_fit": self.steps_to_fit,
-                "final_train_acc": self.final_train_acc, "final_test_acc": self.final_test_acc,
-                "best_test_acc": self.best_test_acc, "wall_seconds": self.wall_seconds,
-                "provenance": self.provenance, "per_example_correct": self.per_example_correct,
-                "collapsed": self.collapsed}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunResult":
-        return cls(config=RunConfig.from_dict(d["config"]), history=d["history"],
-                   epochs_to_fit=d["epochs_to_fit"], steps_to_fit=d["steps_to_fit"],
-                   final_train_acc=d["final_train_acc"], final_test_acc=d["final_test_acc"],
-                   best_test_acc=d["best_test_acc"], wall_seconds=d["wall_seconds"],
-                   provenance=d.get("provenance", {}), per_example_correct=d.get("per_example_correct"),
-                   collapsed=d.get("collapsed", False))
-
-
-def lr_at(step: int, cfg: RunConfig) -> float:
-    """The paper's schedule: lr x 0.95 per 390 steps (one CIFAR-10 epoch at batch 128).
-
-    Counted in steps rather than passes so that on a small subset the lr does not die long before
-    the data is fitted (CLAIMS.md §1)."""
-    return cfg.effective_lr * cfg.lr_decay ** (step // cfg.decay_steps)
-
-
-@torch.no_grad()
-def predict(model, x: torch.Tensor, autocast) -> torch.Tensor:
-    """Predicted classes for x in eval mode, in chunks."""
-    was_training = model.training
-    model.eval()
-    out = []
-    chunk = EVAL_BATCH.get(x.device.type, 1024)
-    for i in range(0, x.shape[0], chunk):
-        with autocast():
-            out.append(model(x[i:i + chunk]).argmax(1))
-    model.train(was_training)
-    return torch.cat(out)
-
-
-def _resolve_device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"device {name!r} asked for, but CUDA is not available on this machine")
-    return torch.device(name)
+__all__ = ["train", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
 
 
 def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, progress=False,
@@ -110,7 +44,7 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
         raise UsageError(f"train() takes a RunConfig, got {type(cfg).__name__}")
     if dataset is not None and not isinstance(dataset, Dataset):
         raise UsageError(f"train(dataset=...) takes an rb.Dataset or None, got {type(dataset).__name__}")
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     ds = prepare_dataset(cfg, dataset, data_root, device)
     cuda = device.type == "cuda"
     # bf16 autocast on CUDA only: on CPU it is slower and would change the numbers we compare.
@@ -126,45 +60,11 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
             add_hidden_noise(model, cfg.hidden_noise)
         if cuda and not cfg.model.startswith("mlp"):
             model = model.to(memory_format=torch.channels_last)
-        with _cudnn_benchmark(cuda):
+        with cudnn_benchmark(cuda):
             result = _fit(cfg, model, ds, device, autocast, progress, on_epoch)
     if keep_model:
         result.model = model.eval()
     return result
-
-
-def prepare_dataset(cfg: RunConfig, dataset: Dataset | None, data_root, device) -> Dataset:
-    """The training data of run `cfg` on `device`: `dataset` (or cfg.dataset loaded), subset to
-    cfg.n_train, with cfg's corruption applied from cfg.seed."""
-    if dataset is None:
-        dataset = load_dataset(cfg.dataset, cfg.split_seed, n_train=cfg.n_train, root=data_root)
-    elif cfg.n_train is not None and cfg.n_train != dataset.n_train:
-        dataset = subset(dataset, balanced_subset(dataset.y_train, cfg.n_train, cfg.split_seed, dataset.name))
-    ds = corrupt(dataset, cfg.corruption, cfg.level, cfg.seed).to(device)
-    if cfg.random_crop and ds.x_train_raw is None:
-        raise UsageError("random_crop needs the dataset's uncropped images (Dataset.x_train_raw)")
-    return ds
-
-
-@contextlib.contextmanager
-def _cudnn_benchmark(on: bool):
-    """cuDNN picks the fastest convolution algorithm per shape (once, during the graph's warm-up);
-    a process-wide switch, so it is restored after the run."""
-    if not on:
-        yield
-        return
-    before = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = before
-
-
-def make_optimizer(model, cfg: RunConfig) -> torch.optim.Optimizer:
-    # fused: one kernel for the whole update; on two CPU cores it cut the optimizer step ~30%.
-    return torch.optim.SGD(model.parameters(), lr=cfg.effective_lr, momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay, fused=True)
 
 
 def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, max_steps: int,
@@ -259,13 +159,13 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
         # Stuck at chance: the loss of a uniform prediction, ln(K), to within 2e-3.
         at_chance = abs(train_loss - math.log(ds.num_classes)) < 2e-3
         chance_epochs = chance_epochs + 1 if at_chance else 0
-        record["test_acc"] = _accuracy(predict(model, ds.x_test, autocast), ds.y_test)
+        record["test_acc"] = accuracy(predict(model, ds.x_test, autocast), ds.y_test)
         right = None
         if cfg.track_subsets or record["train_acc"] >= FIT_CHECK_FROM:
             right = predict(model, ds.x_train, autocast) == ds.y_train
             record["train_acc_full"] = right.float().mean().item()
             if cfg.track_subsets:
-                _subset_accuracy(record, right, ds.corrupted)
+                subset_accuracy(record, right, ds.corrupted)
             if record["train_acc_full"] == 1.0 and steps_to_fit is None:
                 epochs_to_fit, steps_to_fit = epoch, step
         sync()
@@ -296,18 +196,6 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
                      best_test_acc=max(test_accs), wall_seconds=wall,
                      provenance=provenance(device), collapsed=collapsed,
                      per_example_correct=right.int().tolist() if cfg.record_per_example else None)
-
-
-def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
-    return (pred == y).float().mean().item()
-
-
-def _subset_accuracy(record: dict, right: torch.Tensor, corrupted: torch.Tensor | None) -> None:
-    """Training accuracy (against the labels trained on) on the clean and on the corrupted subset."""
-    if corrupted is None:
-        return
-    for name, mask in (("clean_acc", ~corrupted), ("noisy_acc", corrupted)):
-        record[name] = right[mask].float().mean().item() if bool(mask.any()) else None
 
 
 def _progress_bar(cfg: RunConfig, progress):

@@ -17,7 +17,7 @@ is stored, tile by tile:
 * `solve` is forward then back substitution tile by tile, `upper_matvec` is L^T x (for the RKHS
   norm ||L^T alpha||^2), `norm1` the 1-norm of the symmetric matrix (for the condition estimate).
 
-Runs on any device torch does; the math is the dense path's (`rethinkbench.kernels`), only
+Runs on any device torch does; the math is the dense path's (`rethinkbench.theory.kernels`), only
 ordered by tiles, so results agree to rounding (tested to ~1e-10 relative).
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Callable
 
 import torch
 
-from .errors import UsageError
-from .linalg import chunk_rows
+from rethinkbench.base.errors import UsageError
+from rethinkbench.theory.linalg import chunk_rows
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +155,20 @@ class TiledSPD:
         its tile); the tiles are then partly overwritten (`state` "failed")."""
         self._require("matrix", "cholesky_")
         nt, t0, flops_done = len(self.bounds), time.perf_counter(), 0.0
+        # A pivot below n * eps * max(diag A) is rounding noise, not information: an exactly
+        # singular matrix (a repeated point) leaves a pivot of +-1e-16 whose sign depends on the
+        # CPU's summation order. Refuse it on every CPU alike rather than divide by it.
+        scale = max(float(col[:e - s].diagonal().abs().max()) for (s, e), col in zip(self.bounds, self.cols))
+        tiny = self.n * torch.finfo(self.cols[0].dtype).eps * scale
         for k, (s, e) in enumerate(self.bounds):
             b, col = e - s, self.cols[k]
             diag, panel = col[:b], col[b:]
             L, info = torch.linalg.cholesky_ex(diag)
             bad = int(info)   # LAPACK/cuSOLVER: the order of the first minor that is not PD
-            if bad == 0:      # a NaN/inf that slipped through as a "pivot"
-                nonfinite = (~torch.isfinite(L.diagonal())).nonzero()
-                bad = 1 + int(nonfinite[0]) if len(nonfinite) else 0
+            if bad == 0:      # a NaN/inf that slipped through as a "pivot", or a pivot that is noise
+                pivots = L.diagonal()
+                weak = (~torch.isfinite(pivots) | (pivots.square() <= tiny)).nonzero()
+                bad = 1 + int(weak[0]) if len(weak) else 0
             if bad:
                 self.state = "failed"
                 i = s + bad - 1

