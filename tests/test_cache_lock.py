@@ -108,7 +108,7 @@ def finished(cfg, acc=1.0) -> RunResult:
 
 
 def make_runner(cache, events, monkeypatch):
-    from rethinkbench.suite.plugin import Runner
+    from rethinkbench.suite.runner import Runner
     from rethinkbench.suite.scales import get_scale
 
     state = SimpleNamespace(scale=get_scale("smoke"), dataset="mnist5k", cache=cache)

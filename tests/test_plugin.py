@@ -1,4 +1,4 @@
-"""The pytest plugin (rethinkbench/suite/plugin.py) through pytester: options and their parsers,
+"""The pytest plugin (rethinkbench/suite/plugin/) through pytester: options and their parsers,
 markers, the claim fixtures, results.json, the cache across sessions.
 
 The inner sessions run in-process (a subprocess would import torch and parse the mnist5k CSV again,

@@ -14,6 +14,8 @@ import time
 import pytest
 
 from rethinkbench.base.errors import UsageError
+from rethinkbench.engine.cohort import train_many
+from rethinkbench.engine.train import train
 
 EVIDENCE_KEY = pytest.StashKey["ItemEvidence"]()
 RUNS_KEY = pytest.StashKey[dict]()
@@ -140,8 +142,6 @@ def _stacks(state, cfgs, data: dict, keep_model: bool) -> bool:
 
 
 def _train_cohorts(cfgs, state):
-    from rethinkbench.engine.cohort import train_many
-
     results = train_many(cfgs, data_root=state.data_root, on_epoch=_progress(state))
     for r in results:
         _say(state, f"  trained {r.config.label()} (cohort of {r.provenance.get('cohort', {}).get('size', 1)}): "
@@ -180,8 +180,6 @@ def _progress(state):
 
 
 def _train_with_progress(cfg, state, data=None, keep_model=False):
-    from rethinkbench.engine.train import train
-
     res = train(cfg, dataset=data, data_root=state.data_root, on_epoch=_progress(state),
                 keep_model=keep_model)
     if res.wall_seconds > 2.0:
