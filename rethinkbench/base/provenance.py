@@ -59,7 +59,7 @@ def device_kind(device: torch.device | str = "cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda:{device_name(device)}"
-    return f"cpu:{_cpu_name()} x{torch.get_num_threads()}"
+    return f"cpu:{_cpu_name()} x{torch.get_num_threads()}"   # inside a run: x1 (base/threads.py)
 
 
 def provenance(device: torch.device | str = "cpu") -> dict:
@@ -74,6 +74,7 @@ def provenance(device: torch.device | str = "cpu") -> dict:
         "device": str(device),
         "device_name": device_name(device),
         "device_kind": device_kind(device),
+        "intra_op_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "hostname": platform.node(),
         "argv": " ".join(sys.argv[:1]),

@@ -48,6 +48,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from rethinkbench.base.errors import TrainingDiverged, UsageError
 from rethinkbench.base.provenance import provenance
 from rethinkbench.base.seeding import derive_seed, generator
+from rethinkbench.base.threads import pinned
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.engine.loop import (FIT_CHECK_FROM, accuracy, cudnn_benchmark, lr_at, predict, prepare_dataset,
                                       resolve_device, subset_accuracy)
@@ -77,6 +78,7 @@ def plan_cohorts(cfgs, max_cohort: int = 16) -> list[list[RunConfig]]:
             for i in range(0, len(members), max_cohort)]
 
 
+@pinned   # one intra-op thread, as rb.train (base/threads.py)
 def train_many(cfgs, dataset: Dataset | None = None, *, data_root=None, progress=False, on_epoch=None,
                stack: bool | None = None, max_cohort: int = 16) -> list[RunResult]:
     """Train every config of `cfgs`; one RunResult per config, in the same order.
@@ -283,6 +285,7 @@ class _Member:
     collapsed: bool = False
 
 
+@pinned
 def train_cohort(cfgs, dataset: Dataset | None = None, *, data_root=None, progress=False,
                  on_epoch=None) -> list[RunResult]:
     """Train compatible configs (equal `cohort_key`) as one stacked model; one RunResult each."""

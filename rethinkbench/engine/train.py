@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from rethinkbench.base.errors import TrainingDiverged, UsageError
 from rethinkbench.base.provenance import provenance
 from rethinkbench.base.seeding import derive_seed, generator
+from rethinkbench.base.threads import pinned
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
 from rethinkbench.engine.loop import (FIT_CHECK_FROM, accuracy, cudnn_benchmark, lr_at, make_optimizer, predict,
@@ -31,6 +32,7 @@ from rethinkbench.registry import build_model
 __all__ = ["train", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
 
 
+@pinned   # one intra-op thread: a run's numbers are a function of its key (base/threads.py)
 def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, progress=False,
           on_epoch=None, keep_model: bool = False) -> RunResult:
     """Train the run `cfg` describes and return what was measured.

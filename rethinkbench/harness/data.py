@@ -22,6 +22,7 @@ import torch
 
 from rethinkbench.base.errors import DataError, UsageError
 from rethinkbench.base.seeding import generator
+from rethinkbench.base.threads import pinned
 
 CROP = 28
 PADDED = 32
@@ -300,6 +301,7 @@ def _raw_splits(name: str, seed: int, root: Path, download: bool):
 _MEMO: dict = {}
 
 
+@pinned   # preprocessing rounds the same wherever the data is loaded (base/threads.py)
 def load_dataset(name: str = "mnist5k", seed: int = 0, *, n_train: int | None = None,
                  root: str | os.PathLike | None = None, download: bool = True) -> Dataset:
     """Load a built-in dataset by name, preprocessed as in the paper (see module docstring).

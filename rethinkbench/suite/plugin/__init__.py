@@ -1,6 +1,7 @@
 """The rethinkbench pytest plugin, one module per job:
 
 - options.py: the command-line options and their parsers;
+- workers.py: `pytest claims/` on one pytest-xdist worker per core by default;
 - state.py: the session's settings, checked at configure time;
 - configure.py: markers, state, results session, report header, benchmark table shape;
 - fixtures.py: scale, device, data_root, dataset, seeds, claim, run;
@@ -13,4 +14,5 @@
 Loaded through ``rethinkbench.pytest_plugin`` (the project's conftest.py names it).
 """
 pytest_plugins = [f"rethinkbench.suite.plugin.{name}" for name in
-                  ("options", "configure", "fixtures", "items", "outcomes", "results", "tracker", "planmode")]
+                  ("options", "workers", "configure", "fixtures", "items", "outcomes", "results", "tracker",
+                   "planmode")]

@@ -1,0 +1,57 @@
+"""How many processes `pytest claims/` trains in: by default one pytest-xdist worker per core on
+CPU (one per GPU with --gpu), each run on one intra-op thread (rethinkbench/base/threads.py).
+
+A run's numbers do not depend on this choice: `-n 0`, `-n 2` and the default give the same
+histories, so the results cache is shared between them. Only the time changes: two single-thread
+processes train 1.27-1.32x the steps per second of one two-thread process on a 2-core machine.
+
+The default applies only to a session that selects the claims folder (`pytest claims/...` or a
+file inside it) and gives no `-n` itself; `-n 0` runs everything in one process. `--plan` and
+`--collect-only` stay in one process. Uses pytest-xdist's public `-n auto` and its
+`pytest_xdist_auto_num_workers` hook.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CLAIMS_DIR = "claims"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
+
+
+def _selects_claims(config) -> bool:
+    claims = (Path(config.rootpath) / CLAIMS_DIR).resolve()
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        if path == claims or claims in path.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own (tryfirst) cmdline_main reads -n
+def pytest_cmdline_main(config):
+    if not config.pluginmanager.hasplugin("xdist") or getattr(config.option, "numprocesses", 0) is not None:
+        return None   # no xdist, or the user chose -n
+    if config.option.plan or config.option.collectonly or hasattr(config, "workerinput"):
+        return None
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _selects_claims(config):
+        return None
+    config.option.numprocesses = "auto"
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    if config.option.gpu:
+        import torch   # only here: the GPU count for --gpu; the plugin itself stays torch-light
+
+        return max(1, torch.cuda.device_count())
+    return available_cores()
