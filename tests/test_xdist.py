@@ -131,3 +131,84 @@ def test_an_item_whose_worker_died_is_named_and_fails_the_session(env_pytester, 
     results = json.loads((tmp_path / "rep" / "results.json").read_text())
     assert results["unreported"] == ["test_crash.py::test_worker_dies"]
     assert "test_crash.py::test_worker_dies" in res.stdout.str()
+
+
+CONV = """
+import pytest
+from rethinkbench.suite.evidence import ClaimInfo
+
+
+@pytest.mark.claim(ClaimInfo(id="X-conv", title="t", statement="s", source="tests"))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_conv(claim, run, seed):
+    r = run(model="inception_small", corruption="random_labels", seed=seed, max_epochs=1, stop_at_fit=False)
+    claim.measure("train_loss", r.history[-1]["train_loss"])
+"""
+
+
+def test_a_cpu_scale_conv_run_has_the_same_history_under_n0_and_n2(pytester, tmp_path, monkeypatch):
+    """Issue 21.1: a run's numbers are a function of its key. Before every run was pinned to one
+    intra-op thread, `-n 0` trained on torch's default (two threads here) and each `-n 2` worker on
+    one, and the small Inception's first-epoch loss differed (2.31392 vs 2.31402 at seed 0)."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)   # the default thread count, as a user has it
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest('pytest_plugins = ["rethinkbench.pytest_plugin"]')
+    pytester.makepyfile(test_conv=CONV)
+    histories = {}
+    for n in ("0", "2"):
+        res = pytester.runpytest_subprocess("--scale", "cpu", "-p", "no:cacheprovider", "-n", n,
+                                            "--cache-dir", str(tmp_path / f"cache-{n}"),
+                                            "--report-dir", str(tmp_path / f"rep-{n}"), str(pytester.path))
+        res.assert_outcomes(passed=2)
+        runs = json.loads((tmp_path / f"rep-{n}" / "results.json").read_text())["runs"]
+        histories[n] = {k: [(h["train_loss"], h["train_acc"], h["test_acc"]) for h in r["history"]]
+                        for k, r in runs.items()}
+        assert {r["device_kind"].rsplit(" ", 1)[1] for r in runs.values()} == {"x1"}
+    assert len(histories["0"]) == 2
+    assert histories["0"] == histories["2"]
+
+
+def _fake_config(tmp_path, args, **options):
+    from types import SimpleNamespace
+
+    (tmp_path / "claims").mkdir(exist_ok=True)
+    opt = SimpleNamespace(numprocesses=None, plan=False, collectonly=False, gpu=False)
+    for k, v in options.items():
+        setattr(opt, k, v)
+    return SimpleNamespace(rootpath=tmp_path, args=args, option=opt,
+                           invocation_params=SimpleNamespace(dir=tmp_path))
+
+
+@pytest.mark.parametrize("args, options, wanted", [
+    (["claims"], {}, True),                              # the default: one worker per core
+    (["claims/test_one.py::test_one"], {}, True),
+    (["tests", "claims/test_one.py"], {}, True),
+    (["claims"], {"numprocesses": 0}, False),            # the user's -n wins, -n 0 included
+    (["claims"], {"numprocesses": 3}, False),
+    (["claims"], {"plan": True}, False),                 # --plan trains nothing, in one process
+    (["claims"], {"collectonly": True}, False),
+    (["tests"], {}, False),                              # only a session that selects claims/
+    (["."], {}, False),
+])
+def test_which_sessions_get_a_worker_per_core(tmp_path, monkeypatch, args, options, wanted):
+    from rethinkbench.suite.plugin.workers import wants_default_workers
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert wants_default_workers(_fake_config(tmp_path, args, **options)) is wanted
+
+
+def test_pytest_claims_starts_one_worker_per_core_and_n0_none(pytester):
+    """The real thing, through pytest-xdist: `pytest claims` with no -n starts `-n auto` workers,
+    as many as the plugin's pytest_xdist_auto_num_workers says (this machine's cores)."""
+    from rethinkbench.suite.plugin.workers import available_cores
+
+    pytester.makeini("[pytest]\n")
+    pytester.makeconftest('pytest_plugins = ["rethinkbench.pytest_plugin"]')
+    pytester.mkdir("claims")
+    (pytester.path / "claims" / "test_one.py").write_text("def test_one():\n    pass\n")
+    common = ("-p", "no:cacheprovider", "--scale", "smoke", "--cache-dir", "cache", "--report-dir", "rep")
+    out = pytester.runpytest_subprocess(*common, "claims").stdout.str()
+    n = available_cores()
+    assert f"created: {n}/{n} worker" in out, out
+    out = pytester.runpytest_subprocess(*common, "claims", "-n", "0").stdout.str()
+    assert "created:" not in out, out

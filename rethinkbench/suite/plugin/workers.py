@@ -36,15 +36,24 @@ def _selects_claims(config) -> bool:
     return False
 
 
+def wants_default_workers(config) -> bool:
+    """Whether this session gets `-n auto`: it selects claims/, gives no -n, is not --plan or
+    --collect-only, and is not itself an xdist worker."""
+    if getattr(config.option, "numprocesses", 0) is not None:
+        return False   # no xdist (no such option), or the user chose -n
+    if config.option.plan or config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    return _selects_claims(config)
+
+
 @pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own (tryfirst) cmdline_main reads -n
 def pytest_cmdline_main(config):
-    if not config.pluginmanager.hasplugin("xdist") or getattr(config.option, "numprocesses", 0) is not None:
-        return None   # no xdist, or the user chose -n
-    if config.option.plan or config.option.collectonly or hasattr(config, "workerinput"):
-        return None
-    if os.environ.get("PYTEST_XDIST_WORKER") or not _selects_claims(config):
-        return None
-    config.option.numprocesses = "auto"
+    if config.pluginmanager.hasplugin("xdist") and wants_default_workers(config):
+        config.option.numprocesses = "auto"
+        if hasattr(config.option, "benchmark_disable"):
+            # pytest-benchmark turns itself off under xdist anyway, with a warning per process;
+            # say it up front (--benchmark-disable). Each run's seconds still reach results.json.
+            config.option.benchmark_disable = True
     return None
 
 
