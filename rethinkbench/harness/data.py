@@ -221,7 +221,7 @@ def _load_idx_folder(folder: Path):
 
 
 def _torchvision(cls_name: str, root: Path, download: bool):
-    import torchvision
+    import torchvision   # ~1 s to import: only for the torchvision datasets (not mnist5k)
 
     cls = getattr(torchvision.datasets, cls_name)
     try:

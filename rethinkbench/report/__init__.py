@@ -22,7 +22,7 @@ __all__ = ["render_html", "write_report"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from rethinkbench.report import render
+        from rethinkbench.report import render   # matplotlib and Jinja2 load only when a report is drawn
 
         return getattr(render, name)
     raise AttributeError(f"module 'rethinkbench.report' has no attribute {name!r}")

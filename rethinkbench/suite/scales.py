@@ -11,7 +11,7 @@ run and the paper-scale GPU run is the numbers in the RunConfigs these profiles 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rethinkbench.base.errors import UsageError
 from rethinkbench.engine.config import RunConfig
@@ -54,14 +54,12 @@ class ScaleProfile:
         return RunConfig(**base)
 
     def with_device(self, device: str) -> "ScaleProfile":
-        from dataclasses import replace
         return replace(self, device=device)
 
     def with_model(self, model: str, n_available: int | None = None) -> "ScaleProfile":
         """This scale for a session on plugin model `model` (--model): its setting from
         PLUGIN_SETTINGS (the whole training set when it has no more than `n_available` examples),
         and it is "the conv net" of the claims that need one (protocols.table1_n_train)."""
-        from dataclasses import replace
         s = PLUGIN_SETTINGS.get(self.name, ModelSetting())
         if s.n_train is not None and n_available is not None and n_available <= s.n_train:
             s = replace(s, n_train=None)

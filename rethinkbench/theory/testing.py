@@ -18,7 +18,7 @@ def point_sets(max_n: int = 10, max_d: int = 5):
     Points are integer grid points (distinct by construction) under an arbitrary scale in
     [1e-3, 1e3] and shift in [-1e3, 1e3]; targets are any finite float in [-1e6, 1e6].
     """
-    from hypothesis import strategies as st
+    from hypothesis import strategies as st   # hypothesis is a dev dependency: only tests build strategies
 
     @st.composite
     def draw_points(draw):
