@@ -46,14 +46,19 @@ def wants_default_workers(config) -> bool:
     return _selects_claims(config)
 
 
+DEFAULT_WORKERS_ENV = "RETHINKBENCH_DEFAULT_WORKERS"   # set by the controller, inherited by its workers
+
+
 @pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own (tryfirst) cmdline_main reads -n
 def pytest_cmdline_main(config):
-    if config.pluginmanager.hasplugin("xdist") and wants_default_workers(config):
+    chosen = config.pluginmanager.hasplugin("xdist") and wants_default_workers(config)
+    if chosen:
         config.option.numprocesses = "auto"
-        if hasattr(config.option, "benchmark_disable"):
-            # pytest-benchmark turns itself off under xdist anyway, with a warning per process;
-            # say it up front (--benchmark-disable). Each run's seconds still reach results.json.
-            config.option.benchmark_disable = True
+        os.environ[DEFAULT_WORKERS_ENV] = "1"
+    if (chosen or os.environ.get(DEFAULT_WORKERS_ENV)) and hasattr(config.option, "benchmark_disable"):
+        # pytest-benchmark turns itself off under xdist anyway, with a warning in every process;
+        # say it up front (--benchmark-disable). Each run's seconds still reach results.json.
+        config.option.benchmark_disable = True
     return None
 
 
