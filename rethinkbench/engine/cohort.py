@@ -155,10 +155,12 @@ class StackedModel:
         self.base = copy.deepcopy(models[0]).to("meta").train()
         self.momentum, self.weight_decay, self.autocast = momentum, weight_decay, autocast
         # randomness="different": each member draws its own dropout mask (none without dropout).
-        self._forward = vmap(self._member_forward, randomness="different")
-
-    def _member_forward(self, params, buffers, x):
-        return functional_call(self.base, (params, buffers), (x,))
+        # The vmapped function closes over the module, not over self: a bound method here made a
+        # reference cycle (self -> vmap -> self) that kept the stacked parameters on the GPU
+        # until the garbage collector ran.
+        base = self.base
+        self._forward = vmap(lambda params, buffers, x: functional_call(base, (params, buffers), (x,)),
+                             randomness="different")
 
     @property
     def size(self) -> int:
@@ -329,7 +331,7 @@ def _fit_cohort(members, net, data, device, autocast, progress, on_epoch) -> lis
     active = list(members)  # aligned with the stacked dim of net and data
     lrs = torch.empty(size, device=device)  # the step's per-member lr, updated in place
     bar = _progress_bar(cfg0, size, progress)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     step, epoch = 0, 0
     start = time.perf_counter()
     while step < max_steps and active:
