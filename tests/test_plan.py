@@ -213,3 +213,25 @@ def test_a_cpu_request_never_stacks_and_conv_nets_stack_only_when_asked():
     costs = _Costs()
     plan.estimate(costs)
     assert costs.k == [1, 1]   # stacks_by_default: MLPs on CUDA only (engine/cohort.py)
+
+
+# ----------------------------------------------------------------------------- issue 17, item 8
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA (run by scripts/gpu_check.sh)"))])
+def test_costs_are_timed_with_cudnns_autotuner_as_train_has_it(device):
+    """train() turns cudnn.benchmark on for CUDA runs; a plan timed without it priced another
+    convolution algorithm than the one that trains. Off (untouched) on CPU, restored after."""
+    from rethinkbench.engine import plan as plan_mod
+
+    seen = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append(torch.backends.cudnn.benchmark))
+    before = torch.backends.cudnn.benchmark
+    try:
+        plan_mod.measure_costs(rb.RunConfig(model="alexnet_small", width=0.0625, device=device),
+                               (1, 28, 28), 8, device)
+    finally:
+        hook.remove()
+    assert seen and set(seen) == {device == "cuda" or before}
+    assert torch.backends.cudnn.benchmark == before

@@ -34,7 +34,7 @@ from rethinkbench.base.errors import UsageError
 from rethinkbench.engine.cohort import StackedModel, plan_cohorts, stacks_by_default
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
-from rethinkbench.engine.loop import EVAL_BATCH, make_optimizer, predict
+from rethinkbench.engine.loop import EVAL_BATCH, cudnn_benchmark, make_optimizer, predict
 from rethinkbench.engine.result import RunResult
 from rethinkbench.harness.data import Dataset
 from rethinkbench.harness.regularizers import ADV_STEPS
@@ -304,7 +304,14 @@ class CostTable:
 
 def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1) -> tuple[float, float]:
     """(seconds per training step, seconds per evaluated example) of cfg's network on `device`,
-    timed with the step `train()` uses there (`k` > 1: the stacked step of a k-run cohort)."""
+    timed with the step `train()` uses there (`k` > 1: the stacked step of a k-run cohort), with
+    cuDNN's autotuner on CUDA as `train()` and `train_cohort()` have it."""
+    cuda = torch.device(device).type == "cuda"
+    with cudnn_benchmark(cuda):
+        return _measure_costs(cfg, in_shape, batch, device, k)
+
+
+def _measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int) -> tuple[float, float]:
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     gen = torch.Generator().manual_seed(0)
