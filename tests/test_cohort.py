@@ -25,6 +25,7 @@ to fit within +-2 (bf16 moves a borderline 100% pass further than fp32 does).
 """
 from __future__ import annotations
 
+import copy
 import io
 import math
 
@@ -100,10 +101,10 @@ def spy_cohort(monkeypatch) -> list:
     calls = []
     real = StackedModel.__call__
 
-    def spied(self, xb, yb, lrs):
+    def spied(self, xb, yb, lr):
         params = {n: p.detach().clone() for n, p in self.params.items()} if not calls else None
         calls.append((params, xb.clone(), yb.clone()))
-        return real(self, xb, yb, lrs)
+        return real(self, xb, yb, lr)
 
     monkeypatch.setattr(StackedModel, "__call__", spied)
     return calls
@@ -219,7 +220,7 @@ def test_stacked_batchnorm_running_stats_match_solo_after_a_step():
     net = StackedModel(models, momentum=0.9, weight_decay=1e-3)
     gen = torch.Generator().manual_seed(0)
     xb, yb = torch.randn((3, 12, 1, 8, 8), generator=gen), torch.randint(0, 10, (3, 12), generator=gen)
-    net(xb, yb, torch.full((3,), 0.1))
+    net(xb, yb, 0.1)
     for k, m in enumerate(models):
         opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
         F.cross_entropy(m(xb[k]), yb[k]).backward()
@@ -391,7 +392,7 @@ def test_a_stacked_model_is_freed_without_the_garbage_collector():
 
     nets = [rb.build_model("mlp1x512", (1, 8, 8), 10, 0.0625) for _ in range(2)]
     net = StackedModel(nets, momentum=0.9, weight_decay=0.0)
-    net(torch.randn(2, 4, 1, 8, 8), torch.randint(0, 10, (2, 4)), torch.full((2,), 0.1))
+    net(torch.randn(2, 4, 1, 8, 8), torch.randint(0, 10, (2, 4)), 0.1)
     alive, param = weakref.ref(net), weakref.ref(next(iter(net.params.values())))
     gc.disable()
     try:
@@ -399,3 +400,25 @@ def test_a_stacked_model_is_freed_without_the_garbage_collector():
         assert alive() is None and param() is None
     finally:
         gc.enable()
+
+
+def test_three_stacked_steps_are_three_solo_sgd_steps():
+    """The stacked update is torch.optim.SGD (fused) on the stacked tensors: after three steps each
+    member's parameters equal its solo copy's to fp32 rounding (a gradient laid out with other
+    strides than its parameter once moved them by 1e-2 in one step, silently)."""
+    torch.manual_seed(0)
+    models = [rb.build_model("mlp1x512", (1, 8, 8), 10, 0.0625) for _ in range(2)]
+    solos = [copy.deepcopy(m) for m in models]
+    net = StackedModel(models, momentum=0.9, weight_decay=1e-3)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3) for m in solos]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        xb, yb = torch.randn(2, 16, 1, 8, 8, generator=gen), torch.randint(0, 10, (2, 16), generator=gen)
+        net(xb, yb, 0.05)
+        for k, (m, opt) in enumerate(zip(solos, opts)):
+            opt.zero_grad()
+            F.cross_entropy(m(xb[k]), yb[k]).backward()
+            opt.step()
+    for k, m in enumerate(solos):
+        for name, p in m.named_parameters():
+            assert torch.allclose(net.params[name][k], p, rtol=0, atol=1e-6), (k, name)

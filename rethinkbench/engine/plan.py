@@ -329,8 +329,7 @@ def _measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int) ->
         amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
         stacked = StackedModel(nets, cfg.momentum, cfg.weight_decay, amp)
         xs, ys = x.expand(k, *x.shape).contiguous(), y.expand(k, *y.shape).contiguous()
-        lrs = torch.full((k,), cfg.effective_lr, device=dev)
-        one = lambda: stacked(xs, ys, lrs)
+        one = lambda: stacked(xs, ys, cfg.effective_lr)
     elif cuda:
         opt, lr = make_graph_optimizer(model, cfg, dev)
         step = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)
