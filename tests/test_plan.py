@@ -106,6 +106,9 @@ def test_cli_plan_runs_pytest_with_plan_and_defaults_to_claims(monkeypatch):
     assert cli.main(["plan", "claims/test_theory.py", "--gpu"]) == 0
     assert seen[0][-1] == "claims/" and "--plan" in seen[0]
     assert seen[1][-2:] == ["claims/test_theory.py", "--gpu"] and "claims/" not in seen[1]
+    # An option's value is not a path: `rethinkbench plan --scale paper` plans claims/ too.
+    assert cli.main(["plan", "--scale", "paper", "-k", "mlp"]) == 0
+    assert "claims/" in seen[2] and seen[2][-4:] == ["--scale", "paper", "-k", "mlp"]
 
 
 def test_plan_with_xdist_is_a_usage_error(pt):

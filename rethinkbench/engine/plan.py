@@ -275,7 +275,9 @@ def format_seconds(s: float) -> str:
         return f"{s:.0f} s"
     if s < 5400:
         return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"   # a paper-scale plan priced on a CPU
 
 
 class CostTable:
