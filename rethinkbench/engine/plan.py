@@ -3,9 +3,15 @@ rest will take on this device.
 
 `pytest claims/ --plan` (or `rethinkbench plan [pytest args]`) executes each selected claim test
 with a `run` fixture that records the configs it asks for and hands back placeholder results instead
-of training (tests that train nothing are not executed at all). A test that branches on what it
-measured may ask for other runs once real results exist; every claim in claims/ asks for all its
-runs up front, so the plan lists them all.
+of training (tests that train nothing are not executed at all). A placeholder has a real result's
+shape (a history, a per-example record, a network to probe: `placeholder_result`), so a claim that
+computes on one result before asking for the next goes on asking; tests/test_plan_keys.py checks
+that the plan lists exactly the runs a real session trains (smoke: 83; cpu: the 264 of the
+committed baseline). A test that branches on what it measured may ask for other runs once real
+results exist; no claim in claims/ does.
+
+Runs stack into cohorts only within one `run.many` call, as the runner trains them (and only where
+`train_many` would: MLPs on CUDA); the estimate forms its cohorts the same way.
 
 The estimate comes from costs measured here, now, on this device: for each distinct network shape
 (model, width, input shape, batch size, dropout) a few training steps and an evaluation pass are
