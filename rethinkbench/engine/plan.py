@@ -8,7 +8,7 @@ shape (a history, a per-example record, a network to probe: `placeholder_result`
 computes on one result before asking for the next goes on asking; tests/test_plan_keys.py checks
 that the plan lists exactly the runs a real session trains (smoke: 83; cpu: the 264 of the
 committed baseline). A test that branches on what it measured may ask for other runs once real
-results exist; no claim in claims/ does.
+results exist (none in claims/ did at smoke or cpu scale).
 
 Runs stack into cohorts only within one `run.many` call, as the runner trains them (and only where
 `train_many` would: MLPs on CUDA); the estimate forms its cohorts the same way.
