@@ -29,6 +29,11 @@ DEFAULT_CACHE_DIR = ".rethinkbench-cache"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plan"] and argv[1:2] not in (["-h"], ["--help"]):
+        # Everything after `plan` is pytest's, leading options too (`plan --scale paper`), which
+        # argparse's REMAINDER refuses when they come first.
+        return _plan(argparse.Namespace(pytest_args=argv[1:]))
     parser = _build_parser()
     args = parser.parse_args(argv)
     from rethinkbench.report.compare import ResultsError
@@ -141,7 +146,9 @@ def _plan(args: argparse.Namespace) -> int:
         print("rethinkbench plan: error: needs pytest (pip install -e \".[dev]\")", file=sys.stderr)
         return EXIT_BAD_INPUT
     pytest_args = list(args.pytest_args)
-    if not any(not a.startswith("-") for a in pytest_args):
+    # Default to claims/ unless a path or test id is given: an option's value ("--scale paper")
+    # is no path, and without claims/ pytest would plan its testpaths (the harness's own tests).
+    if not any(not a.startswith("-") and (Path(a.split("::")[0]).exists() or "::" in a) for a in pytest_args):
         pytest_args.insert(0, "claims/")
     return int(pytest.main(["--plan", "-q", "-p", "no:randomly", *pytest_args]))
 

@@ -4,13 +4,15 @@
     python scripts/gpu_speed.py --device cpu --steps 3 --models mlp1x512 --width 0.1   # logic check
 
 For each model: ms per step of the eager step and of the CUDA-graphed step (`GraphedStep` with
-capture off / on, the same code `train()` runs), batch 128, full width unless --width; then, when
-the cohort engine is importable, run-steps per second of K stacked members vs one solo graphed run.
+capture off / on, the same code `train()` runs), batch 128, full width unless --width; then the
+run-steps per second of the stacked step of K members vs one solo (graphed) run's step, each step
+timed alone (no data, evaluation or capture in the window). cuDNN's autotuner is on, as in train().
 Timing: CUDA events around the timed steps only, after a warm-up (the graph's capture included).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import time
@@ -19,6 +21,7 @@ import torch
 
 import rethinkbench as rb
 from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
+from rethinkbench.engine.loop import cudnn_benchmark
 
 
 def _timer(device):
@@ -41,6 +44,7 @@ def _timer(device):
 
 
 def step_ms(model_name, width, device, steps, capture, batch=128, in_shape=(1, 28, 28)):
+    """ms per training step, GraphedStep (eager or captured) as train() runs it."""
     cfg = rb.RunConfig(model=model_name, width=width, device=device.type)
     torch.manual_seed(0)
     net = rb.build_model(model_name, in_shape, 10, width).to(device)
@@ -57,22 +61,29 @@ def step_ms(model_name, width, device, steps, capture, batch=128, in_shape=(1, 2
     return _timer(device)(one, steps)
 
 
-def cohort_steps_per_s(model_name, width, device, k, epochs_steps, batch=128, n=1024):
-    """Run-steps per second of a stacked cohort of k members (None if the engine is absent)."""
-    try:
-        from rethinkbench.engine import cohort
-    except ImportError:
-        return None
-    x = torch.randn(n, 1, 28, 28)
-    ds = rb.Dataset(x, torch.randint(0, 10, (n,)), x[:256].clone(), torch.randint(0, 10, (256,)),
-                    name="speed")
-    cfgs = [rb.RunConfig(dataset="custom:speed", model=model_name, width=width, seed=s, max_steps=epochs_steps,
-                         stop_at_fit=False, stall_epochs=None, device=device.type) for s in range(k)]
-    t0 = time.perf_counter()
-    results = cohort.train_many(cfgs, dataset=ds, stack=(k > 1))
-    wall = time.perf_counter() - t0
-    steps = sum(r.history[-1]["step"] for r in results)
-    return steps / wall
+def cohort_steps_per_s(model_name, width, device, k, steps, batch=128, in_shape=(1, 28, 28)):
+    """Run-steps per second of the stacked step of a k-member cohort (k = 1: one solo run's step,
+    CUDA-graphed on CUDA as `train()` runs it), timed alone: no data gathering, evaluation, host
+    sync or capture inside the timed window (issue 17: at n = 1024 those filled most of it)."""
+    from rethinkbench.engine.cohort import StackedModel, has_batchnorm
+
+    cfg = rb.RunConfig(model=model_name, width=width, device=device.type)
+    if k == 1:
+        return 1000.0 / step_ms(model_name, width, device, steps, capture=device.type == "cuda",
+                                batch=batch, in_shape=in_shape)
+    torch.manual_seed(0)
+    nets = [rb.build_model(model_name, in_shape, 10, width).to(device) for _ in range(k)]
+    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
+    if has_batchnorm(nets[0]):
+        amp = contextlib.nullcontext   # as train_cohort: bf16 fails on BatchNorm under vmap
+    stacked = StackedModel(nets, cfg.momentum, cfg.weight_decay, amp)
+    xs = torch.randn(k, batch, *in_shape, device=device)
+    ys = torch.randint(0, 10, (k, batch), device=device)
+    one = lambda: stacked(xs, ys, cfg.effective_lr)
+    for _ in range(5):
+        one()
+    ms = _timer(device)(one, steps)
+    return k * 1000.0 / ms
 
 
 def main(argv=None):
@@ -82,30 +93,36 @@ def main(argv=None):
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--models", default="mlp1x512,mlp3x512,alexnet_small,inception_small")
     p.add_argument("--cohorts", default="mlp1x512:1,16;inception_small:1,4")
-    p.add_argument("--cohort-steps", type=int, default=200)
+    p.add_argument("--cohort-steps", type=int, default=50, help="timed stacked steps per cohort")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
     device = torch.device(a.device)
     out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
            "torch": str(torch.__version__), "width": a.width, "batch": 128, "step_ms": {}, "cohort": {}}
     graph_ok = device.type == "cuda"
-    for m in a.models.split(","):
-        eager = step_ms(m, a.width, device, a.steps, capture=False)
-        graph = step_ms(m, a.width, device, a.steps, capture=True) if graph_ok else None
-        out["step_ms"][m] = {"eager": eager, "graph": graph}
-        print(f"{m:18s} eager {eager:8.3f} ms/step   graph "
-              f"{'n/a' if graph is None else f'{graph:8.3f}'} ms/step", flush=True)
-    for spec in filter(None, a.cohorts.split(";")):
-        m, ks = spec.split(":")
-        for k in map(int, ks.split(",")):
-            rate = cohort_steps_per_s(m, a.width, device, k, a.cohort_steps)
-            out["cohort"][f"{m}:K{k}"] = rate
-            print(f"{m:18s} cohort K={k:<3d} "
-                  f"{'n/a (no engine)' if rate is None else f'{rate:10.0f} run-steps/s'}", flush=True)
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(out, f, indent=1)
 
+    def save():   # after every number: a step cut short by its timeout keeps what it measured
+        if a.out:
+            with open(a.out, "w") as f:
+                json.dump(out, f, indent=1)
+
+    # cuDNN's autotuner on, as train() has it: planned, trained and timed conv steps agree.
+    with cudnn_benchmark(graph_ok):
+        for m in a.models.split(","):
+            eager = step_ms(m, a.width, device, a.steps, capture=False)
+            graph = step_ms(m, a.width, device, a.steps, capture=True) if graph_ok else None
+            out["step_ms"][m] = {"eager": eager, "graph": graph}
+            save()
+            print(f"{m:18s} eager {eager:8.3f} ms/step   graph "
+                  f"{'n/a' if graph is None else f'{graph:8.3f}'} ms/step", flush=True)
+        for spec in filter(None, a.cohorts.split(";")):
+            m, ks = spec.split(":")
+            for k in map(int, ks.split(",")):
+                rate = cohort_steps_per_s(m, a.width, device, k, a.cohort_steps)
+                out["cohort"][f"{m}:K{k}"] = rate
+                save()
+                print(f"{m:18s} cohort K={k:<3d} {rate:10.0f} run-steps/s (the stacked step alone)",
+                      flush=True)
 
 if __name__ == "__main__":
     main()

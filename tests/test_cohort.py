@@ -14,9 +14,18 @@ Tolerances, fixed before any number was looked at:
   statistics and weights after one step: absolute 1e-5 (they are O(1));
 - epochs to fit: within +-1 epoch of the solo run for each of 4 seeds (rounding can move a borderline
   100% pass by one epoch, nothing should move it by two).
+
+On CUDA (the `cuda` parametrizations; they skip without CUDA and run in scripts/gpu_check.sh), fixed
+before any CUDA number was seen (issue 17): both sides run under bf16 autocast (8-bit mantissa, eps
+7.8e-3), the solo run's step replayed from a CUDA graph with fused SGD, the cohort's eager under
+vmap; every matmul rounds its output to bf16, so a step differs by ~1e-2 relative where fp32
+differed by 1e-7. Train loss of epochs 1-3 within 3% relative (the graph-vs-eager test allows 2%
+after 4 epochs for one side's rounding; two differently-batched kernels get 1.5x that), and epochs
+to fit within +-2 (bf16 moves a borderline 100% pass further than fp32 does).
 """
 from __future__ import annotations
 
+import copy
 import io
 import math
 
@@ -92,10 +101,10 @@ def spy_cohort(monkeypatch) -> list:
     calls = []
     real = StackedModel.__call__
 
-    def spied(self, xb, yb, lrs):
+    def spied(self, xb, yb, lr):
         params = {n: p.detach().clone() for n, p in self.params.items()} if not calls else None
         calls.append((params, xb.clone(), yb.clone()))
-        return real(self, xb, yb, lrs)
+        return real(self, xb, yb, lr)
 
     monkeypatch.setattr(StackedModel, "__call__", spied)
     return calls
@@ -166,18 +175,26 @@ def test_label_corrupted_members_share_one_copy_of_the_images(tiny_ds):
 
 # ----------------------------------------------------------------------------- numbers within rounding
 
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run by scripts/gpu_check.sh)")
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+LOSS_TOL = {"cpu": 1e-4, "cuda": 3e-2}     # relative, epochs 1-3 (see the module docstring)
+FIT_EPOCHS_TOL = {"cpu": 1, "cuda": 2}
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kw", [dict(), dict(weight_decay=5e-2, momentum=0.9), dict(momentum=0.0)],
                          ids=["mlp", "mlp+wd+momentum", "mlp-no-momentum"])
-def test_first_epoch_losses_match_solo_runs(kw, tiny_ds):
-    cfgs = [tiny(max_epochs=3, stop_at_fit=False, seed=s, corruption=c, **kw)
+def test_first_epoch_losses_match_solo_runs(kw, device, tiny_ds):
+    cfgs = [tiny(max_epochs=3, stop_at_fit=False, seed=s, corruption=c, device=device, **kw)
             for s, c in [(0, "true_labels"), (1, "random_labels"), (2, "shuffled_pixels")]]
     stacked = rb.train_many(cfgs, tiny_ds, stack=True)
     for c, res in zip(cfgs, stacked):
+        assert res.provenance["cohort"]["size"] == 3
         solo = rb.train(c, dataset=tiny_ds)
         assert [h["step"] for h in res.history] == [h["step"] for h in solo.history] == [3, 6, 9]
         assert [h["lr"] for h in res.history] == [h["lr"] for h in solo.history]
         for h, s in zip(res.history, solo.history):
-            assert rel(h["train_loss"], s["train_loss"]) < 1e-4, (c.label(), h, s)
+            assert rel(h["train_loss"], s["train_loss"]) < LOSS_TOL[device], (c.label(), h, s)
     if kw.get("weight_decay"):
         # Power: the band above would catch a cohort that ignored weight decay.
         plain = rb.train(cfgs[0].replace(weight_decay=0.0), dataset=tiny_ds)
@@ -203,7 +220,7 @@ def test_stacked_batchnorm_running_stats_match_solo_after_a_step():
     net = StackedModel(models, momentum=0.9, weight_decay=1e-3)
     gen = torch.Generator().manual_seed(0)
     xb, yb = torch.randn((3, 12, 1, 8, 8), generator=gen), torch.randint(0, 10, (3, 12), generator=gen)
-    net(xb, yb, torch.full((3,), 0.1))
+    net(xb, yb, 0.1)
     for k, m in enumerate(models):
         opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
         F.cross_entropy(m(xb[k]), yb[k]).backward()
@@ -218,16 +235,20 @@ def test_stacked_batchnorm_running_stats_match_solo_after_a_step():
             assert torch.allclose(net.params[name][k], p, rtol=0, atol=1e-5), name
 
 
-def test_epochs_to_fit_match_solo_runs():
+@pytest.mark.parametrize("device", DEVICES)
+def test_epochs_to_fit_match_solo_runs(device):
     """H0: a cohort member fits in the same number of epochs as its solo run (the stacked step is the
     same algorithm on the same data; only float rounding differs). Rejected if any of 4 seeds fits
-    more than one epoch away from its solo run."""
-    cfgs = [cfg(seed=s, max_epochs=60) for s in range(4)]  # seed 3 takes ~40 epochs
-    stacked = rb.train_many(cfgs, stack=True)
+    more than one epoch (two on CUDA, bf16) away from its solo run. On CUDA the MLPs stack by
+    default: `stack=None`, the path the suite takes."""
+    cfgs = [cfg(seed=s, max_epochs=60, device=device) for s in range(4)]  # seed 3 takes ~40 epochs
+    stacked = rb.train_many(cfgs, stack=True if device == "cpu" else None)
+    tol = FIT_EPOCHS_TOL[device]
     for c, res in zip(cfgs, stacked):
+        assert res.provenance["cohort"]["size"] == 4
         solo = rb.train(c)
         assert solo.fitted and res.fitted, c.label()
-        assert abs(res.epochs_to_fit - solo.epochs_to_fit) <= 1, (c.label(), res.epochs_to_fit, solo.epochs_to_fit)
+        assert abs(res.epochs_to_fit - solo.epochs_to_fit) <= tol, (c.label(), res.epochs_to_fit, solo.epochs_to_fit)
         assert res.steps_to_fit == res.epochs_to_fit * 4
 
 
@@ -361,3 +382,43 @@ def test_train_many_is_public():
     assert "train_many" in rb.__all__ and rb.train_many is cohort.train_many
     assert math.isfinite(rb.train_many([tiny(max_epochs=1)], random_dataset(n=16, shape=(1, 8, 8)))[0]
                          .history[0]["train_loss"])
+
+
+def test_a_stacked_model_is_freed_without_the_garbage_collector():
+    """Issue 17: `vmap(self._member_forward)` made a reference cycle, so the stacked parameters (GPU
+    memory in a cohort) stayed alive after the cohort ended until the collector happened to run."""
+    import gc
+    import weakref
+
+    nets = [rb.build_model("mlp1x512", (1, 8, 8), 10, 0.0625) for _ in range(2)]
+    net = StackedModel(nets, momentum=0.9, weight_decay=0.0)
+    net(torch.randn(2, 4, 1, 8, 8), torch.randint(0, 10, (2, 4)), 0.1)
+    alive, param = weakref.ref(net), weakref.ref(next(iter(net.params.values())))
+    gc.disable()
+    try:
+        del net
+        assert alive() is None and param() is None
+    finally:
+        gc.enable()
+
+
+def test_three_stacked_steps_are_three_solo_sgd_steps():
+    """The stacked update is torch.optim.SGD (fused) on the stacked tensors: after three steps each
+    member's parameters equal its solo copy's to fp32 rounding (a gradient laid out with other
+    strides than its parameter once moved them by 1e-2 in one step, silently)."""
+    torch.manual_seed(0)
+    models = [rb.build_model("mlp1x512", (1, 8, 8), 10, 0.0625) for _ in range(2)]
+    solos = [copy.deepcopy(m) for m in models]
+    net = StackedModel(models, momentum=0.9, weight_decay=1e-3)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3) for m in solos]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        xb, yb = torch.randn(2, 16, 1, 8, 8, generator=gen), torch.randint(0, 10, (2, 16), generator=gen)
+        net(xb, yb, 0.05)
+        for k, (m, opt) in enumerate(zip(solos, opts)):
+            opt.zero_grad()
+            F.cross_entropy(m(xb[k]), yb[k]).backward()
+            opt.step()
+    for k, m in enumerate(solos):
+        for name, p in m.named_parameters():
+            assert torch.allclose(net.params[name][k], p, rtol=0, atol=1e-6), (k, name)

@@ -1,5 +1,6 @@
 """Unit and property tests of rethinkbench.theory.kernels / rethinkbench.theory.features (Zhang et al. §5)."""
 import math
+import sys
 
 import pytest
 import torch
@@ -259,3 +260,64 @@ def test_tiled_fit_equals_dense_fit(n, tile, d, gamma, seed):
     assert til.rkhs_norm == pytest.approx(dense.rkhs_norm, rel=1e-10)
     assert til.cond1 == pytest.approx(dense.cond1, rel=1e-10)
     assert til.kernel_bytes == tiled.tiled_bytes(n, tile) and til.K is None
+
+
+# ----------------------------------------------------------------------------- issue 17, item 5
+
+_PEAK_SCRIPT = """
+import resource, sys, torch
+from rethinkbench.theory import kernels
+n = int(sys.argv[1])
+X = torch.rand(n, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+K = kernels.gaussian_kernel(X, gamma=0.5)
+K.diagonal().add_(1e-3)
+Y = torch.nn.functional.one_hot(torch.arange(n) % 10, 10).double()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+alpha, method, quad, cond = kernels.solve_kernel_system(K, Y, overwrite=True)
+grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
+K = kernels.gaussian_kernel(X, gamma=0.5)
+K.diagonal().add_(1e-3)
+print(grown / (n * n * 8), method, float((K @ alpha - Y).abs().max()))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads ru_maxrss in KiB, as Linux reports it")
+def test_the_in_place_dense_solve_adds_no_second_matrix_to_peak_memory():
+    """At 60k a second n x n float64 matrix is 28.8 GB: the dense path must factor and solve in
+    K's own memory. Before issue 17's fix the peak grew by 1.15 matrices at n = 3000 (|K| copy,
+    column-major proxy of the factor, cholesky_solve's clone); now by 0.23 (LAPACK's workspace,
+    the 1-norm's row chunks). Rejected above half a matrix. A fresh process: ru_maxrss is a peak."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, "3000"], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout.split()
+    grown, method, residual = float(out[0]), out[1], float(out[2])
+    assert method == "cholesky" and residual < 1e-8
+    assert grown < 0.5, f"peak memory grew by {grown:.2f} kernel matrices"
+
+
+def test_the_one_norm_is_summed_in_chunks_and_exact():
+    K = torch.randn(70, 70, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    assert kernels._norm1(K) == pytest.approx(float(K.abs().sum(0).max()), rel=1e-14)
+    assert kernels._norm1(K) == pytest.approx(float(torch.linalg.matrix_norm(K, ord=1)), rel=1e-14)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (run by scripts/gpu_check.sh)")
+def test_the_dense_solve_on_cuda_stays_within_one_matrix_and_a_quarter():
+    n = 8000
+    X = torch.rand(n, 50, dtype=torch.float64, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    K = kernels.gaussian_kernel(X, gamma=0.5)
+    K.diagonal().add_(1e-3)
+    Y = F.one_hot(torch.arange(n, device="cuda") % 10, 10).double()
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    alpha, method, *_ = kernels.solve_kernel_system(K, Y, overwrite=True)
+    torch.cuda.synchronize()
+    extra = (torch.cuda.max_memory_allocated() - base) / (n * n * 8)
+    assert method == "cholesky"
+    assert extra < 0.25, f"the solve allocated {extra:.2f} kernel matrices beyond K"

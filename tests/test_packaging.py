@@ -49,3 +49,11 @@ def test_no_imports_of_other_packages_internals(folder):
             for m in PRIVATE.finditer(p.read_text())]
     assert hits == []
 
+
+
+def test_no_dependency_has_an_upper_bound():
+    """A user with a newer torch must not be refused by pip: floors only (issue 17)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] + [s for deps in project["optional-dependencies"].values() for s in deps]
+    capped = [s for s in specs if re.search(r"<|~=|==|!=", s.split(";")[0])]
+    assert capped == []

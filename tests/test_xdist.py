@@ -212,3 +212,28 @@ def test_pytest_claims_starts_one_worker_per_core_and_n0_none(pytester):
     assert f"created: {n}/{n} worker" in out, out
     out = pytester.runpytest_subprocess(*common, "claims", "-n", "0").stdout.str()
     assert "created:" not in out, out
+
+
+def test_each_gpu_worker_trains_on_its_own_device(monkeypatch, tmp_path):
+    """--gpu -n 4 on two GPUs: worker gwN gets cuda:(N mod 2), and every run's config says so
+    (GraphedStep then captures on that device, not on the process's current cuda:0). Runs on CPU
+    up to the CUDA calls: availability and the device count are stood in for."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    import torch
+
+    from rethinkbench.suite.plugin.state import PluginState
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    opt = SimpleNamespace(gpu=True, scale=None, dataset=None, data_root=None, model=None, lr=None,
+                          cache_dir=tmp_path / "cache", no_cache=True, report_dir=tmp_path / "rep",
+                          help=False, clear_cache=False, seeds=None)
+    devices = []
+    for worker in ("gw0", "gw1", "gw2", "gw3"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        state = PluginState(SimpleNamespace(option=opt, rootpath=Path(tmp_path)))
+        assert state.scale.config(model="mlp1x512").device == state.device
+        devices.append(state.device)
+    assert devices == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]

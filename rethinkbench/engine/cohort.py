@@ -18,8 +18,8 @@ What a cohort member shares with its solo run `rb.train(cfg)`, exactly:
 
 What may differ, and why:
 - Float rounding. A vmapped layer runs a batched kernel (bmm, grouped convolution) that sums in a
-  different order from the plain kernel of a solo run, and the SGD update is written out rather
-  than `torch.optim.SGD`'s fused kernel; each step differs from solo in the last bits, and training
+  different order from the plain kernel of a solo run (the update is the same fused
+  `torch.optim.SGD` on the stacked tensors); each step differs from solo in the last bits, and training
   amplifies that slowly (tests/test_cohort.py, CPU fp32: epoch 1-3 losses agreed with solo to
   2e-7 relative, fits landed on the same epoch; the tests allow 1e-4 and one epoch). This is why
   `train_many` trains solo on CPU unless `stack=True`: the committed CPU numbers stay bit-identical.
@@ -142,31 +142,43 @@ def has_batchnorm(model: torch.nn.Module) -> bool:
 class StackedModel:
     """K copies of one architecture as stacked tensors, and the SGD step that trains them.
 
-    `self(xb, yb, lrs)` is the whole step: xb (K,B,...), yb (K,B), lrs (K,) on the device. It does
-    forward, backward and the update in place on persistent tensors (params, momentum buffers,
-    BatchNorm buffers) and returns on-device (loss (K,), correct (K,)): no host sync and no Python
-    branch on tensor values, so it can be captured in a CUDA graph.
+    `self(xb, yb, lr)` is the whole step: xb (K,B,...), yb (K,B) on the device, lr a float or a
+    0-d tensor (the members' common lr: it is in the cohort key). It does forward, backward and
+    the update in place on persistent tensors (params, momentum buffers, BatchNorm buffers) and
+    returns on-device (loss (K,), correct (K,)): no host sync and no Python branch on tensor
+    values, so it can be captured in a CUDA graph. The update is `torch.optim.SGD` itself, fused
+    (one multi-tensor kernel for all parameters, as a solo run's optimizer; the written-out update
+    launched about four kernels per parameter), its lr a device tensor.
     """
 
     def __init__(self, models, momentum: float, weight_decay: float, autocast=contextlib.nullcontext):
         params, buffers = stack_module_state(models)  # copies: the models keep their own tensors
         self.params = {n: p.detach().requires_grad_() for n, p in params.items()}
         self.buffers = buffers
-        self.velocity = {n: torch.zeros_like(p) for n, p in self.params.items()}
+        self.lr = torch.zeros((), device=next(iter(self.params.values())).device)
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.opt = self._sgd()
         # The module only supplies the code; functional_call swaps in each member's tensors.
         self.base = copy.deepcopy(models[0]).to("meta").train()
-        self.momentum, self.weight_decay, self.autocast = momentum, weight_decay, autocast
+        self.autocast = autocast
         # randomness="different": each member draws its own dropout mask (none without dropout).
-        self._forward = vmap(self._member_forward, randomness="different")
-
-    def _member_forward(self, params, buffers, x):
-        return functional_call(self.base, (params, buffers), (x,))
+        # The vmapped function closes over the module, not over self: a bound method here made a
+        # reference cycle (self -> vmap -> self) that kept the stacked parameters on the GPU
+        # until the garbage collector ran.
+        base = self.base
+        self._forward = vmap(lambda params, buffers, x: functional_call(base, (params, buffers), (x,)),
+                             randomness="different")
 
     @property
     def size(self) -> int:
         return next(iter(self.params.values())).shape[0]
 
-    def __call__(self, xb: torch.Tensor, yb: torch.Tensor, lrs: torch.Tensor):
+    def _sgd(self) -> torch.optim.Optimizer:
+        # dampening 0, no Nesterov: what every solo run uses (engine/loop.py, make_optimizer).
+        return torch.optim.SGD(list(self.params.values()), lr=self.lr, momentum=self.momentum,
+                               weight_decay=self.weight_decay, fused=True)
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor, lr):
         k, b = yb.shape
         with self.autocast():
             # BatchNorm in train mode updates the stacked running stats in place, per member.
@@ -174,13 +186,17 @@ class StackedModel:
             losses = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, b).float().mean(1)
         # Members share no parameters, so the gradient of the sum is each member's own gradient.
         grads = torch.autograd.grad(losses.sum(), list(self.params.values()))
-        with torch.no_grad():
-            for (name, p), g in zip(self.params.items(), grads):
-                # torch.optim.SGD, dampening 0, no Nesterov: v = m v + (g + wd p); p -= lr v.
-                # A zero initial v makes the first step v = g + wd p, as SGD's buffer copy does.
-                d = g.add(p, alpha=self.weight_decay) if self.weight_decay else g
-                v = self.velocity[name].mul_(self.momentum).add_(d)
-                p.addcmul_(lrs.view(-1, *[1] * (p.dim() - 1)), v, value=-1.0)
+        for p, g in zip(self.params.values(), grads):
+            # The fused kernel walks param and grad memory in step: a gradient vmap returned with
+            # other strides (seen on CPU for the stacked Linear weights) was applied to the wrong
+            # elements, silently. Laid out as its parameter first.
+            p.grad = g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
+        if isinstance(lr, torch.Tensor):
+            self.lr.copy_(lr)
+        else:
+            self.lr.fill_(lr)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
         correct = (out.detach().argmax(-1) == yb).sum(1)
         return losses.detach(), correct
 
@@ -188,9 +204,13 @@ class StackedModel:
         """Drop the members not in `rows` (positions along dim 0), in place of the stacked state."""
         idx = torch.tensor(rows, device=next(iter(self.params.values())).device)
         pick = lambda t: t.index_select(0, idx)
+        momentum = {n: self.opt.state[p].get("momentum_buffer") for n, p in self.params.items()}
         self.params = {n: pick(p.detach()).requires_grad_() for n, p in self.params.items()}
         self.buffers = {n: pick(b) for n, b in self.buffers.items()}
-        self.velocity = {n: pick(v) for n, v in self.velocity.items()}
+        self.opt = self._sgd()   # on the kept rows, with their momentum
+        for n, p in self.params.items():
+            if momentum[n] is not None:
+                self.opt.state[p]["momentum_buffer"] = pick(momentum[n])
 
     @torch.no_grad()
     def load_into(self, k: int, model: torch.nn.Module) -> torch.nn.Module:
@@ -330,9 +350,8 @@ def _fit_cohort(members, net, data, device, autocast, progress, on_epoch) -> lis
     num_classes = data.datasets[0].num_classes
     results: dict[int, RunResult] = {}
     active = list(members)  # aligned with the stacked dim of net and data
-    lrs = torch.empty(size, device=device)  # the step's per-member lr, updated in place
     bar = _progress_bar(cfg0, size, progress)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     step, epoch = 0, 0
     start = time.perf_counter()
     while step < max_steps and active:
@@ -348,8 +367,7 @@ def _fit_cohort(members, net, data, device, autocast, progress, on_epoch) -> lis
             idx = perms[:, i:i + bs]  # the last batch of an epoch may be short, as in a solo run
             xb, yb = data.batch(idx, crop_gens)
             # lr, momentum and schedule are in the cohort key: every member has the same lr.
-            lrs.fill_(lr_at(step, cfg0))
-            loss, right = net(xb, yb, lrs)
+            loss, right = net(xb, yb, lr_at(step, cfg0))
             loss_sum += loss * idx.shape[1]
             correct += right
             seen += idx.shape[1]
@@ -402,7 +420,6 @@ def _fit_cohort(members, net, data, device, autocast, progress, on_epoch) -> lis
             if active:
                 net.keep(keep)
                 data.keep(keep)
-                lrs = torch.empty(len(active), device=device)
     if bar is not None:
         bar.close()
     return [results[m.index] for m in members]

@@ -16,6 +16,14 @@ to None, then one step recorded under `torch.cuda.graph`. Autocast's weight cach
 capturing (the documented requirement for autocast inside a graph). A batch of another shape (the
 short last batch of an epoch) runs eagerly on the same parameters, gradients and optimizer state.
 
+Warm-up, capture and replay run under `torch.cuda.device(model's device)`: the side stream, the
+capture stream and the graph's memory pool belong to the current device, which is cuda:0 in every
+process unless set, while an xdist worker trains on cuda:N (pytorch/pytorch#87794).
+
+A step that cannot be captured (a plugin model that syncs with the host in `forward`, e.g. an
+`.item()`, passes the CPU checks and fails only here) is not an error: the capture is dropped,
+a warning names the model, and the run goes on eagerly, which gives the same numbers, only slower.
+
 On CPU there is nothing to capture: `train()` does not use this class there, so CPU numbers are the
 plain loop's. `capture=False` runs the same static-buffer path eagerly (how the tests check its
 bookkeeping on a machine without CUDA).
@@ -23,6 +31,7 @@ bookkeeping on a machine without CUDA).
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +51,9 @@ class GraphedStep:
     """step(xb, yb, lr): one SGD step of `model` on the batch, captured after WARMUP_STEPS calls."""
 
     def __init__(self, model, opt: torch.optim.Optimizer, lr: torch.Tensor, autocast_dtype=None,
-                 capture: bool | None = None):
+                 capture: bool | None = None, name: str | None = None):
         self.model, self.opt, self.lr = model, opt, lr
+        self.name = name or type(model).__name__   # for the warning when capture fails
         self.device = lr.device
         self.capture = (self.device.type == "cuda") if capture is None else capture
         if self.capture and self.device.type != "cuda":
@@ -88,16 +98,22 @@ class GraphedStep:
             return
         self.static_x.copy_(xb)
         self.static_y.copy_(yb)
-        if not self.capture:
-            self._eager(self.static_x, self.static_y)
-        elif self.graph is None and self.warmed < WARMUP_STEPS:
+        if self.capture and self.graph is None and self.warmed < WARMUP_STEPS:
             self._warmup_step()
             self.warmed += 1
-        else:
-            if self.graph is None:
-                self._record()
-            self.graph.replay()
+            return
+        if self.capture and self.graph is None:
+            self._record()   # on failure: capture off, this step and the rest eager
+        if self.graph is not None:
+            with self._on_device():
+                self.graph.replay()
             self.replays += 1
+        else:
+            self._eager(self.static_x, self.static_y)
+
+    def _on_device(self):
+        """The model's CUDA device as the current one (streams, capture, pool); nothing on CPU."""
+        return torch.cuda.device(self.device) if self.capture else contextlib.nullcontext()
 
     def _eager(self, x, y) -> None:
         # Zero in place (not set_to_none): after capture the graph owns these gradient tensors.
@@ -105,17 +121,33 @@ class GraphedStep:
         self._forward_backward_update(x, y)
 
     def _warmup_step(self) -> None:
-        side = torch.cuda.Stream(device=self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            self.opt.zero_grad(set_to_none=True)
-            self._forward_backward_update(self.static_x, self.static_y)
-        torch.cuda.current_stream(self.device).wait_stream(side)
+        with self._on_device():
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self.opt.zero_grad(set_to_none=True)
+                self._forward_backward_update(self.static_x, self.static_y)
+            torch.cuda.current_stream(self.device).wait_stream(side)
 
     def _record(self) -> None:
-        # Recording does not run the kernels: the caller replays right after.
+        # Recording does not run the kernels: the caller replays right after. Nothing the step
+        # changes (parameters, momentum, the sums) is written while capturing, so a failed
+        # capture leaves the state as the last eager step left it.
         self.opt.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._forward_backward_update(self.static_x, self.static_y, cache=False)
+        try:
+            with self._on_device(), torch.cuda.graph(graph):
+                self._forward_backward_update(self.static_x, self.static_y, cache=False)
+        except torch.OutOfMemoryError:
+            raise   # not a capture problem: more memory would not be found eagerly either
+        except RuntimeError as exc:   # e.g. "operation not permitted when stream is capturing"
+            del graph
+            self.capture = False
+            self.opt.zero_grad(set_to_none=True)
+            warnings.warn(f"model {self.name!r}: its training step cannot be captured in a CUDA "
+                          f"graph ({type(exc).__name__}: {str(exc).splitlines()[0]}); training it "
+                          f"eagerly (same numbers, slower). A forward that syncs with the host "
+                          f"(.item(), .tolist(), data-dependent shapes) is the usual cause.",
+                          RuntimeWarning, stacklevel=3)
+            return
         self.graph = graph

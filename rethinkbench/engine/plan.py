@@ -3,9 +3,15 @@ rest will take on this device.
 
 `pytest claims/ --plan` (or `rethinkbench plan [pytest args]`) executes each selected claim test
 with a `run` fixture that records the configs it asks for and hands back placeholder results instead
-of training (tests that train nothing are not executed at all). A test that branches on what it
-measured may ask for other runs once real results exist; every claim in claims/ asks for all its
-runs up front, so the plan lists them all.
+of training (tests that train nothing are not executed at all). A placeholder has a real result's
+shape (a history, a per-example record, a network to probe: `placeholder_result`), so a claim that
+computes on one result before asking for the next goes on asking; tests/test_plan_keys.py checks
+that the plan lists exactly the runs a real session trains (smoke: 83; cpu: the 264 of the
+committed baseline). A test that branches on what it measured may ask for other runs once real
+results exist (none in claims/ did at smoke or cpu scale).
+
+Runs stack into cohorts only within one `run.many` call, as the runner trains them (and only where
+`train_many` would: MLPs on CUDA); the estimate forms its cohorts the same way.
 
 The estimate comes from costs measured here, now, on this device: for each distinct network shape
 (model, width, input shape, batch size, dropout) a few training steps and an evaluation pass are
@@ -30,10 +36,11 @@ from pathlib import Path
 
 import torch
 
+from rethinkbench.base.errors import UsageError
 from rethinkbench.engine.cohort import StackedModel, plan_cohorts, stacks_by_default
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
-from rethinkbench.engine.loop import EVAL_BATCH, make_optimizer, predict
+from rethinkbench.engine.loop import EVAL_BATCH, cudnn_benchmark, make_optimizer, predict
 from rethinkbench.engine.result import RunResult
 from rethinkbench.harness.data import Dataset
 from rethinkbench.harness.regularizers import ADV_STEPS
@@ -56,19 +63,47 @@ class PlannedRun:
     tests: list = field(default_factory=list)
 
 
-def placeholder_result(cfg: RunConfig):
-    """What `run()` returns in plan mode: a RunResult that never fitted, with no numbers."""
-    return RunResult(config=cfg, history=[], epochs_to_fit=None, steps_to_fit=None,
-                     final_train_acc=float("nan"), final_test_acc=float("nan"),
-                     best_test_acc=float("nan"), wall_seconds=0.0, provenance={"plan": True})
+def placeholder_result(cfg: RunConfig, n_train: int = 1, num_classes: int = 10, keep_model: bool = False):
+    """What `run()` returns in plan mode: a run that used its whole budget without fitting, with
+    no numbers (NaN accuracies and losses). It has the shape of a real result, so that a claim
+    goes on to ask for all its runs: one history record at the budget's last step, a
+    per-example record of `n_train` zeros when the config asks for one, and with `keep_model` a
+    stand-in network (`PlaceholderNet`) that answers every input with zeros."""
+    nan = float("nan")
+    steps = cfg.max_steps or cfg.max_epochs * max(1, math.ceil(n_train / cfg.batch_size))
+    epochs = max(1, math.ceil(steps / max(1, math.ceil(n_train / cfg.batch_size))))
+    record = {"epoch": epochs, "step": steps, "train_loss": nan, "train_acc": nan, "lr": nan,
+              "test_acc": nan, "seconds": 0.0}
+    res = RunResult(config=cfg, history=[record], epochs_to_fit=None, steps_to_fit=None,
+                    final_train_acc=nan, final_test_acc=nan, best_test_acc=nan, wall_seconds=0.0,
+                    provenance={"plan": True},
+                    per_example_correct=[0] * n_train if cfg.record_per_example else None)
+    if keep_model:
+        res.model = PlaceholderNet(num_classes)
+    return res
+
+
+class PlaceholderNet(torch.nn.Module):
+    """The `model` of a plan's placeholder result: zeros for every class, differentiable in its
+    input (a claim that probes a trained network runs through it at no cost)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.flatten(1).sum(1, keepdim=True) * 0.0).expand(-1, self.num_classes)
 
 
 def placeholder_dataset(name: str) -> Dataset:
-    """A one-image stand-in with the dataset's shape and classes, for claims that read them."""
-    _, _, shape, classes = KNOWN_DATA.get(name, (1, 1, (1, 28, 28), 10))
+    """A one-image stand-in with the dataset's shape and classes, for claims that read them. Its
+    `info["plan_stand_in"]` (kept by corruptions) holds the real sizes, (n_train, n_test): a
+    claim's in-memory data derived from it is planned at those, not at one image."""
+    n_train, n_test, shape, classes = KNOWN_DATA.get(name, (1, 1, (1, 28, 28), 10))
     x = torch.zeros(1, *shape)
     y = torch.zeros(1, dtype=torch.int64)
-    return Dataset(x, y, x.clone(), y.clone(), num_classes=classes, name=name)
+    return Dataset(x, y, x.clone(), y.clone(), num_classes=classes, name=name,
+                   info={"plan_stand_in": (n_train, n_test)})
 
 
 class Plan:
@@ -78,12 +113,35 @@ class Plan:
         self.cache = cache
         self.priors = dict(priors or {})   # prior_key(config) -> epochs of stored runs
         self.runs: dict[str, PlannedRun] = {}
-        self.data_sizes = dict(data_sizes or {})
+        self.data_sizes = dict(data_sizes or {})   # dataset name -> (n_train, n_test)
+        self.in_shapes: dict[str, tuple] = {}      # dataset name -> (C, H, W), when not built in
+        self.num_classes: dict[str, int] = {name: k for name, (_, _, _, k) in KNOWN_DATA.items()}
+        # Each `run.many` call's configs and whether the runner would stack them (train_many's
+        # cohorts): runs stack only within one request, so the estimate forms cohorts per request.
+        self.requests: list[tuple[list[RunConfig], bool]] = []
         self.executed: list[str] = []
         self.not_executed: list[str] = []
         self.notes: list[str] = []
 
-    def request(self, cfgs: list[RunConfig], nodeid: str) -> list:
+    def know_dataset(self, ds: Dataset, name: str | None = None) -> None:
+        """Plan runs on `ds` (a plugin's loaded data, a claim's in-memory data) at its sizes. A
+        dataset derived from a plan's stand-in (`placeholder_dataset`) is planned at the sizes the
+        stand-in holds for the real one."""
+        n_train, n_test = ds.info.get("plan_stand_in") or (ds.n_train, len(ds.y_test))
+        name = name or ds.name
+        self.data_sizes[name] = (n_train, n_test)
+        self.in_shapes[name] = tuple(ds.in_shape)
+        self.num_classes[name] = ds.num_classes
+
+    def request(self, cfgs: list[RunConfig], nodeid: str, data: dict | None = None,
+                stacks: bool = False, keep_model: bool = False) -> list:
+        """Record one `run.many` call: its configs, the in-memory data of its custom runs (config
+        key -> Dataset) and whether the runner would train it through train_many's cohorts; the
+        placeholder results (`placeholder_result`) that stand in for its runs."""
+        for cfg in cfgs:
+            if data and cfg.key() in data:
+                self.know_dataset(data[cfg.key()], cfg.dataset)
+        self.requests.append((list(cfgs), stacks))
         for cfg in cfgs:
             key = cfg.key()
             if key not in self.runs:
@@ -92,7 +150,14 @@ class Plan:
                 self.runs[key] = PlannedRun(cfg, hit is not None, epochs, known)
             if nodeid not in self.runs[key].tests:
                 self.runs[key].tests.append(nodeid)
-        return [placeholder_result(c) for c in cfgs]
+        return [placeholder_result(c, self._size_or_one(c), self.num_classes.get(c.dataset, 10), keep_model)
+                for c in cfgs]
+
+    def _size_or_one(self, cfg: RunConfig) -> int:
+        try:
+            return self.n_train(cfg)[0]
+        except UsageError:   # found again, and reported, by the estimate
+            return 1
 
     def _expected_epochs(self, cfg: RunConfig, hit) -> tuple[int, bool]:
         if hit is not None:
@@ -109,33 +174,56 @@ class Plan:
         return cfg.max_epochs, not cfg.stop_at_fit
 
     def n_train(self, cfg: RunConfig) -> tuple[int, int]:
-        n, n_test = self.data_sizes.get(cfg.dataset, KNOWN_DATA.get(cfg.dataset, (0, 0))[:2])
-        return (cfg.n_train or n), n_test
+        """(training examples, test examples) of run cfg; a dataset of unknown size (never seen by
+        this plan, not built in) is a UsageError naming it, not a division by zero later."""
+        sizes = self.data_sizes.get(cfg.dataset) or KNOWN_DATA.get(cfg.dataset, (None, None))[:2]
+        if sizes[0] is None:
+            raise UsageError(f"the plan does not know the size of dataset {cfg.dataset!r} (run "
+                             f"{cfg.label()!r}): not built in and never loaded in this session")
+        return (cfg.n_train or sizes[0]), sizes[1]
 
     # ------------------------------------------------------------------ estimates
     def estimate(self, costs: "CostTable") -> None:
-        """Fill in each run's seconds. Runs that `train_many` would stack (same network, same
-        budget; see engine/cohort.py) share one stacked step, timed for their cohort's size."""
-        todo = [r for r in self.runs.values() if not r.cached]
-        by_cfg = {r.config: r for r in todo}
-        for cohort in plan_cohorts([r.config for r in todo]):
-            runs = [by_cfg[c] for c in cohort]
-            cfg = cohort[0]
-            n, n_test = self.n_train(cfg)
-            steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
-            k = len(cohort) if len(cohort) > 1 and stacks_by_default(cfg) else 1
-            step_s, eval_s = costs.get(cfg, n, k)
-            for run in runs:
-                steps = min(cfg.max_steps or 10**12, run.epochs * steps_per_epoch)
-                epochs = math.ceil(steps / steps_per_epoch)
-                # A stacked step trains k runs: each run carries 1/k of it.
-                run.seconds = steps * step_s / k + epochs * (n_test + n) * eval_s
+        """Fill in each run's seconds. A run is trained by the first request that asks for it
+        (later ones find it in the cache); within a request the runner's `train_many` stacks
+        runs into cohorts (same network, same budget; see engine/cohort.py) where it would, and
+        a stacked cohort's runs share one stacked step, timed for the cohort's size."""
+        planned: set[str] = set()
+        for cfgs, stacks in self.requests:
+            todo = []
+            for cfg in dict.fromkeys(cfgs):   # as the runner: a config asked for twice trains once
+                key = cfg.key()
+                if key not in planned and not self.runs[key].cached:
+                    planned.add(key)
+                    todo.append(cfg)
+            if not todo:
+                continue
+            for cohort in plan_cohorts(todo) if stacks and len(todo) > 1 else [[c] for c in todo]:
+                cfg = cohort[0]
+                # train_many's rule: stack a cohort of two or more where stacking pays by default.
+                k = len(cohort) if len(cohort) > 1 and stacks_by_default(cfg) else 1
+                n, n_test = self.n_train(cfg)
+                steps_per_epoch = max(1, math.ceil(n / cfg.batch_size))
+                step_s, eval_s = costs.get(cfg, n, k)
+                for member in cohort:
+                    run = self.runs[member.key()]
+                    steps = min(cfg.max_steps or 10**12, run.epochs * steps_per_epoch)
+                    epochs = math.ceil(steps / steps_per_epoch)
+                    # A stacked step trains k runs: each run carries 1/k of it.
+                    run.seconds = steps * step_s / k + epochs * (n_test + n) * eval_s
 
     def totals(self) -> dict:
         todo = [r for r in self.runs.values() if not r.cached]
         return {"runs": len(self.runs), "cached": len(self.runs) - len(todo), "to_train": len(todo),
                 "seconds": sum(r.seconds for r in todo),
                 "upper_bound": any(not r.epochs_known for r in todo)}
+
+    def to_dict(self, device: str) -> dict:
+        """The plan as data (`--plan-json`): totals, then every run in order of first request."""
+        return {"device": device, **self.totals(), "notes": list(self.notes),
+                "runs": [{"key": key, "label": r.config.label(), "config": r.config.to_dict(),
+                          "cached": r.cached, "epochs": r.epochs, "epochs_known": r.epochs_known,
+                          "seconds": r.seconds, "tests": list(r.tests)} for key, r in self.runs.items()]}
 
     def lines(self, device: str) -> list[str]:
         """The plan as table rows: one per group of runs sharing a network shape."""
@@ -159,7 +247,7 @@ class Plan:
         out.append(f"plan on {device}: {t['runs']} runs, {t['cached']} cached, {t['to_train']} to "
                    f"train, estimated {'≤ ' if t['upper_bound'] else ''}{format_seconds(t['seconds'])}"
                    f" (tests executed for their runs: {len(self.executed)}; tests that train "
-                   f"nothing: {len(self.not_executed)})")
+                   f"nothing: {len(self.not_executed)}); nothing was trained and no claim was checked")
         if t["upper_bound"]:
             out.append("≤: no cached run of the same config says when it fits; the budget "
                        "(max_epochs) is assumed, so the estimate is an upper bound")
@@ -193,7 +281,9 @@ def format_seconds(s: float) -> str:
         return f"{s:.0f} s"
     if s < 5400:
         return f"{s / 60:.0f} min"
-    return f"{s / 3600:.1f} h"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"   # a paper-scale plan priced on a CPU
 
 
 class CostTable:
@@ -207,6 +297,8 @@ class CostTable:
     def get(self, cfg: RunConfig, n_train: int, k: int = 1) -> tuple[float, float]:
         """(seconds per step of k stacked runs, seconds per evaluated example)."""
         shape = self.in_shapes.get(cfg.dataset, KNOWN_DATA.get(cfg.dataset, (0, 0, (1, 28, 28)))[2])
+        if n_train < 1:
+            raise UsageError(f"run {cfg.label()!r} has {n_train} training examples: nothing to time")
         key = (cfg.model, cfg.width, shape, min(cfg.batch_size, n_train), cfg.dropout, k)
         if key not in self.measured:
             self.measured[key] = measure_costs(cfg, shape, key[3], self.device, k)
@@ -220,7 +312,14 @@ class CostTable:
 
 def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1) -> tuple[float, float]:
     """(seconds per training step, seconds per evaluated example) of cfg's network on `device`,
-    timed with the step `train()` uses there (`k` > 1: the stacked step of a k-run cohort)."""
+    timed with the step `train()` uses there (`k` > 1: the stacked step of a k-run cohort), with
+    cuDNN's autotuner on CUDA as `train()` and `train_cohort()` have it."""
+    cuda = torch.device(device).type == "cuda"
+    with cudnn_benchmark(cuda):
+        return _measure_costs(cfg, in_shape, batch, device, k)
+
+
+def _measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int) -> tuple[float, float]:
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     gen = torch.Generator().manual_seed(0)
@@ -238,8 +337,7 @@ def measure_costs(cfg: RunConfig, in_shape, batch: int, device: str, k: int = 1)
         amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
         stacked = StackedModel(nets, cfg.momentum, cfg.weight_decay, amp)
         xs, ys = x.expand(k, *x.shape).contiguous(), y.expand(k, *y.shape).contiguous()
-        lrs = torch.full((k,), cfg.effective_lr, device=dev)
-        one = lambda: stacked(xs, ys, lrs)
+        one = lambda: stacked(xs, ys, cfg.effective_lr)
     elif cuda:
         opt, lr = make_graph_optimizer(model, cfg, dev)
         step = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)

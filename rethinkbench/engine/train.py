@@ -65,6 +65,9 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
         with cudnn_benchmark(cuda):
             result = _fit(cfg, model, ds, device, autocast, progress, on_epoch)
     if keep_model:
+        # The last step's gradients would pin the CUDA graph's memory pool as long as the
+        # returned model lives: a kept model carries weights only.
+        model.zero_grad(set_to_none=True)
         result.model = model.eval()
     return result
 
@@ -130,7 +133,7 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     # step: its inner search would have to be captured too).
     if device.type == "cuda" and not cfg.adversarial:
         opt, lr = make_graph_optimizer(model, cfg, device)
-        stepper = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16)
+        stepper = GraphedStep(model, opt, lr, autocast_dtype=torch.bfloat16, name=cfg.model)
     else:
         opt = make_optimizer(model, cfg)
     order_gen = generator(cfg.seed, "order")
@@ -144,7 +147,8 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     chance_epochs, collapsed = 0, False
     epochs_to_fit = steps_to_fit = None
     bar = _progress_bar(cfg, progress)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    # The run's device, not the current one (cuda:0 unless set; an xdist worker trains on cuda:N).
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     start = time.perf_counter()
     model.train()
     while step < max_steps:

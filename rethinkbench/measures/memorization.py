@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rethinkbench.base.errors import UsageError
 from rethinkbench.base.seeding import generator
 
 
@@ -24,6 +25,11 @@ def dispersion(correct: np.ndarray) -> dict:
     from scipy import stats   # scipy's import takes ~0.3 s: only when this statistic is asked for
 
     correct = np.asarray(correct, dtype=float)
+    if correct.ndim != 2 or correct.size == 0 or not np.isin(correct, (0.0, 1.0)).all():
+        # NaN (a plan's placeholder, a missing record) would be cast to garbage counts below.
+        bad = correct[~np.isin(correct, (0.0, 1.0))][:3].tolist() if correct.size else []
+        raise UsageError(f"dispersion() takes a non-empty (runs x examples) array of 0/1, got shape "
+                         f"{correct.shape}" + (f" with values {bad}" if bad else ""))
     s = correct.shape[0]
     errors = (1 - correct).sum(axis=0)                 # per example, 0..S
     q = errors.mean() / s

@@ -52,8 +52,9 @@ class Runner:
         cfgs = [self.config(**o) for o in overrides_list]
         self._data = {c.key(): o["data"] for c, o in zip(cfgs, overrides_list) if "data" in o}
         plan = getattr(self.state, "plan", None)
-        if plan is not None:   # --plan: say which runs, train none
-            return plan.request(cfgs, self.request.node.nodeid)
+        if plan is not None:   # --plan: say which runs, train none (and how they would be grouped)
+            return plan.request(cfgs, self.request.node.nodeid, data=self._data, keep_model=self._keep_model,
+                                stacks=_stacks(self.state, cfgs, self._data, self._keep_model))
         unique = {c.key(): c for c in cfgs}   # a config asked for twice is looked up once
         cache = self.state.cache
         hits = {k: cache.get(c, with_model=self._keep_model) for k, c in unique.items()}

@@ -40,6 +40,11 @@ def pytest_configure(config):
             raise pytest.UsageError("--plan runs in one process (it trains nothing): drop -n/--numprocesses")
         baselines = sorted((Path(config.rootpath) / "reports" / "baselines").glob("*.json"))
         state.plan = Plan(None if config.option.no_cache else state.cache, priors=load_priors(baselines))
+        if state.data_shape is not None:   # the session's dataset: its size without loading it
+            shape, n_train, n_test, classes = state.data_shape
+            state.plan.data_sizes[state.dataset] = (n_train, n_test)
+            state.plan.in_shapes[state.dataset] = tuple(shape)
+            state.plan.num_classes[state.dataset] = classes
         config.stash[PLAN_KEY] = state.plan
     config.stash[TRACKER_KEY] = ItemTracker()
     config.pluginmanager.register(config.stash[TRACKER_KEY], "rethinkbench-item-tracker")

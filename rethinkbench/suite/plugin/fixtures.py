@@ -37,17 +37,22 @@ def data_root(rb_state) -> Path:
 @pytest.fixture(scope="session")
 def dataset(rb_state, pytestconfig):
     """The session's dataset (--dataset, else the scale's), loaded once."""
+    plan = pytestconfig.stash.get(PLAN_KEY, None)
     try:
-        return load_dataset(rb_state.dataset, 0, root=rb_state.data_root)
+        ds = load_dataset(rb_state.dataset, 0, root=rb_state.data_root)
     except Exception as exc:  # a missing dataset is the user's to fix: say which and where
-        plan = pytestconfig.stash.get(PLAN_KEY, None)
         if plan is not None:   # a plan needs only the data's shape: plan now, download later
             plan.notes.append(f"dataset {rb_state.dataset!r} is not available here ({exc}); planned "
                               f"with its known size")
-            return placeholder_dataset(rb_state.dataset)
+            ds = placeholder_dataset(rb_state.dataset)
+            plan.know_dataset(ds, rb_state.dataset)
+            return ds
         # A setup failure, so every claim item that needs it is an error, never "not reproduced".
         pytest.fail(f"could not load dataset {rb_state.dataset!r}: {type(exc).__name__}: {exc}",
                     pytrace=False)
+    if plan is not None:   # a plugin's data: the plan learns its size here
+        plan.know_dataset(ds, rb_state.dataset)
+    return ds
 
 
 @pytest.fixture

@@ -88,6 +88,10 @@ def pytest_addoption(parser):
                 help="train nothing: list the runs the selected claims need, which are cached, and "
                      "an estimate of the training time from per-step costs measured on this device "
                      "(default: off; also `rethinkbench plan [pytest args]`)")
+    g.addoption("--plan-json", type=Path, default=None, metavar="PATH",
+                help="with --plan: also write the plan (every run's key, config, cached or not, "
+                     "expected epochs and seconds, the tests that ask for it) as JSON to PATH "
+                     "(default: none)")
     g.addoption("--timing-table", action="store_true", default=False,
                 help="print pytest-benchmark's table of the claims' training timings (default: off; "
                      "each run's seconds are in results.json and the report either way)")

@@ -79,6 +79,7 @@ class PluginState:
         registry.reset()   # a new session sees a changed version attribute or source file
         self.model_plugin = self.dataset_plugin = None
         self.dataset_has_raw = True
+        self.data_shape = None   # (in_shape, n_train, n_test, num_classes) of the session's dataset
         if opt.help:   # `pytest --help --model typo` still shows the help
             return
         try:
@@ -86,6 +87,8 @@ class PluginState:
             if self.model is not None:
                 self.model_plugin = registry.resolve_model(self.model)
             shape, classes, n_train, examples = _data_shape(self.dataset_plugin, self.data_root)
+            n_test = KNOWN_DATA[self.dataset_plugin.name][1] if examples is None else examples[2]
+            self.data_shape = (shape, n_train, n_test, classes)
             self.dataset_has_raw = examples is None or examples[1]
             if self.model_plugin is not None and not self.model_plugin.builtin:
                 registry.check_model(self.model, shape, classes, 1.0,
@@ -132,12 +135,12 @@ class PluginState:
 def _data_shape(plugin, data_root):
     """(in_shape, num_classes, n_train, examples) of the session's dataset: a built-in one's known
     sizes (nothing is loaded or downloaded), a plugin's by loading and checking it. `examples` is
-    None for a built-in dataset, else (a few training inputs, whether it has x_train_raw)."""
+    None for a built-in dataset, else (a few training inputs, whether it has x_train_raw, n_test)."""
     if plugin.builtin:
         n_train, _, shape, classes = KNOWN_DATA[plugin.name]
         return shape, classes, n_train, None
     ds = load_dataset(plugin.name, 0, root=data_root)
-    return ds.in_shape, ds.num_classes, ds.n_train, (ds.x_train[:4], ds.x_train_raw is not None)
+    return ds.in_shape, ds.num_classes, ds.n_train, (ds.x_train[:4], ds.x_train_raw is not None, len(ds.y_test))
 
 
 def _under(root: Path, p: Path) -> Path:
