@@ -29,7 +29,7 @@ from rethinkbench.harness.models import initialize
 from rethinkbench.harness.regularizers import add_hidden_noise, adversarial_examples, perturb_inputs
 from rethinkbench.registry import build_model
 
-__all__ = ["train", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
+__all__ = ["train", "initial_model", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
 
 
 @pinned   # one intra-op thread: a run's numbers are a function of its key (base/threads.py)
@@ -55,11 +55,7 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
     with torch.random.fork_rng(devices=fork_devices):
         # Init and dropout draw from the global RNG inside this fork only: the caller's RNG state
         # is restored on exit, and the run is a function of cfg.seed alone.
-        torch.manual_seed(derive_seed(cfg.seed, "init"))
-        model = initialize(build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout),
-                           cfg.init).to(device)
-        if cfg.hidden_noise:
-            add_hidden_noise(model, cfg.hidden_noise)
+        model = _initial_model(cfg, ds.in_shape, ds.num_classes).to(device)
         if cuda and not cfg.model.startswith("mlp"):
             model = model.to(memory_format=torch.channels_last)
         with cudnn_benchmark(cuda):
@@ -67,6 +63,24 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
     if keep_model:
         result.model = model.eval()
     return result
+
+
+def _initial_model(cfg: RunConfig, in_shape, num_classes: int):
+    """The network of `cfg` at initialization; draws from the global RNG (seeded here)."""
+    torch.manual_seed(derive_seed(cfg.seed, "init"))
+    model = initialize(build_model(cfg.model, in_shape, num_classes, cfg.width, cfg.dropout), cfg.init)
+    if cfg.hidden_noise:
+        add_hidden_noise(model, cfg.hidden_noise)
+    return model
+
+
+def initial_model(cfg: RunConfig, in_shape, num_classes: int) -> torch.nn.Module:
+    """The network the run `cfg` starts from (on the CPU, eval mode): the same weights train()
+    initializes, since the init is a function of cfg.seed alone. The caller's RNG is untouched.
+    Measures that compare trained weights with their initialization (Bartlett et al.'s
+    reference M = init) use it."""
+    with torch.random.fork_rng(devices=[]):
+        return _initial_model(cfg, tuple(in_shape), num_classes).eval()
 
 
 def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, max_steps: int,
