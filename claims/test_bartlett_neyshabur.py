@@ -100,8 +100,9 @@ def measured_runs(run, model, dataset, seeds, data_root) -> dict:
     except UsageError as exc:
         pytest.skip(f"{model}: the measures are not defined for this network: {exc}")
     out = {}
-    for p in LEVELS:
-        res = run.many([{**o, "keep_model": True} for o in protocols.label_noise(model, p, seeds)])
+    # Every level's runs are asked for before any is measured, so that --plan sees them all.
+    runs = {p: run.many([{**o, "keep_model": True} for o in protocols.label_noise(model, p, seeds)]) for p in LEVELS}
+    for p, res in runs.items():
         try:
             out[p] = [measure_run(r, data_root) for r in res]
         except UsageError as exc:
@@ -110,14 +111,6 @@ def measured_runs(run, model, dataset, seeds, data_root) -> dict:
         if unfit:
             out.setdefault("unfit", []).append(f"p={p:g} seeds {unfit}")
     return out
-
-
-def auc(a, b) -> float:
-    """P(a_i > b_j) + P(a_i = b_j)/2 over all pairs (the Mann-Whitney AUC)."""
-    a, b = np.sort(np.asarray(a)), np.sort(np.asarray(b))
-    below = np.searchsorted(b, a, side="left")
-    equal = np.searchsorted(b, a, side="right") - below
-    return float((below + equal / 2).sum() / (len(a) * len(b)))
 
 
 def cdf(values, points=50):
@@ -131,9 +124,9 @@ def test_normalized_margins_separate(claim, run, scale, dataset, data_root, seed
     """Rule in the module docstring (B-margin-separates)."""
     by = measured_runs(run, model, dataset, seeds, data_root)
     lo, hi = LEVELS[0], LEVELS[-1]
-    auc_raw = [auc(t["margins"], r["margins"]) for t, r in zip(by[lo], by[hi])]
-    auc_norm = [auc(t["normalized"], r["normalized"]) for t, r in zip(by[lo], by[hi])]
-    auc_init = [auc(t["normalized_init"], r["normalized_init"]) for t, r in zip(by[lo], by[hi])]
+    auc_raw = [M.separation_auc(t["margins"], r["margins"]) for t, r in zip(by[lo], by[hi])]
+    auc_norm = [M.separation_auc(t["normalized"], r["normalized"]) for t, r in zip(by[lo], by[hi])]
+    auc_init = [M.separation_auc(t["normalized_init"], r["normalized_init"]) for t, r in zip(by[lo], by[hi])]
     med = {p: [float(np.median(d["normalized"])) for d in by[p]] for p in LEVELS}
     ordered = [all(med[a][i] > med[b][i] for a, b in zip(LEVELS, LEVELS[1:])) for i in range(len(seeds))]
     claim.test = (f"per seed: AUC(normalized, p={lo:g} vs {hi:g}) >= {SEPARATES}, AUC(raw) < {SEPARATES}, "

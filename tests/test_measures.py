@@ -63,6 +63,25 @@ def test_normalized_margins_and_data_norm():
     np.testing.assert_allclose(M.normalized_margins([2.0, 4.0], 4.0, 5.0, 2), [0.2, 0.4])
 
 
+def test_separation_auc_against_brute_force():
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 40).astype(float), rng.integers(0, 5, 30).astype(float)
+    brute = np.mean([(x > y) + 0.5 * (x == y) for x in a for y in b])
+    assert M.separation_auc(a, b) == pytest.approx(brute)
+    assert M.separation_auc([2.0, 3.0], [0.0, 1.0]) == 1.0
+    with pytest.raises(UsageError, match="values on both sides, got 0 and 1"):
+        M.separation_auc([], [1.0])
+
+
+def test_measured_runs_keep_their_networks():
+    """The runs the B/N claims read keep their trained networks whichever claim asks first."""
+    from rethinkbench.suite import protocols
+    assert all(o["keep_model"] for p in protocols.MEASURE_LEVELS for o in protocols.label_noise("mlp1x512", p, [0, 1]))
+    assert all("keep_model" not in o for o in protocols.label_noise("mlp1x512", 0.2, [0]))
+    assert all("keep_model" not in o for o in protocols.label_noise("mlp3x512", 1.0, [0]))
+    assert all("keep_model" not in o for o in protocols.randomization("mlp1x512", "random_labels", [0], weight_decay=1e-4))
+
+
 # ----------------------------------------------------------------------------- norms
 
 def test_layer_norms_and_spectral_complexity_closed_form():
