@@ -221,3 +221,42 @@ def test_initial_model_is_the_runs_initialization():
     init = initial_model(cfg, (1, 28, 28), 10)
     for (k, a), b in zip(res.model.state_dict().items(), init.state_dict().values()):
         torch.testing.assert_close(a.cpu(), b, msg=k)
+
+
+# ----------------------------------------------------------------------------- per-epoch tracking
+
+def _tiny(**kw):
+    from rethinkbench.engine.config import RunConfig
+    return RunConfig(dataset="mnist5k", model="mlp1x512", width=0.05, n_train=128, max_epochs=3,
+                     stop_at_fit=False, **kw)
+
+
+def test_track_spectral_leaves_other_runs_as_they_were():
+    from rethinkbench.engine.config import RunConfig
+    plain, tracked = _tiny(), _tiny(track_spectral=True)
+    assert "track_spectral" not in plain.to_dict()            # so its key and cache entry are unchanged
+    assert tracked.key() != plain.key()
+    assert RunConfig.from_dict(tracked.to_dict()) == tracked
+    assert RunConfig.from_dict(plain.to_dict()) == plain
+    with pytest.raises(UsageError, match="track_spectral must be True or False, got 1"):
+        _tiny(track_spectral=1)
+
+
+def test_track_spectral_records_every_epoch_without_changing_training():
+    from rethinkbench.engine.train import train
+    from rethinkbench.measures.tracking import FIELDS
+    a, b = train(_tiny()), train(_tiny(track_spectral=True))
+    assert len(a.history) == len(b.history) == 3
+    for ha, hb in zip(a.history, b.history):
+        assert {k: v for k, v in ha.items() if k != "seconds"} == {k: v for k, v in hb.items()
+                                                                   if k != "seconds" and k not in FIELDS}
+        assert all(k not in ha for k in FIELDS)
+        assert hb["lipschitz"] > 0 and hb["spectral_complexity"] >= hb["lipschitz"]
+    assert b.final_train_acc == a.final_train_acc
+
+
+def test_track_spectral_refuses_an_unsupported_network_before_training():
+    from rethinkbench.engine.train import train
+    cfg = _tiny(track_spectral=True).replace(model="inception_small", width=0.0625, n_train=64)
+    with pytest.raises(UsageError, match="is a BatchNorm2d"):
+        train(cfg)

@@ -27,6 +27,8 @@ from rethinkbench.engine.result import RunResult
 from rethinkbench.harness.data import Dataset, random_crop_batch
 from rethinkbench.harness.models import initialize
 from rethinkbench.harness.regularizers import add_hidden_noise, adversarial_examples, perturb_inputs
+# measures imports only harness and base (it sits below the engine): the loop may call it.
+from rethinkbench.measures.tracking import check_trackable, spectral_record
 from rethinkbench.registry import build_model
 
 __all__ = ["train", "initial_model", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
@@ -154,6 +156,8 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     n, bs = ds.n_train, cfg.batch_size
     steps_per_epoch = math.ceil(n / bs)
     max_steps = cfg.max_steps or cfg.max_epochs * steps_per_epoch
+    if cfg.track_spectral:   # refuse an unsupported network before training it
+        check_trackable(model, ds.x_train)
     history, step, epoch, right = [], 0, 0, None
     chance_epochs, collapsed = 0, False
     epochs_to_fit = steps_to_fit = None
@@ -184,6 +188,8 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
                 subset_accuracy(record, right, ds.corrupted)
             if record["train_acc_full"] == 1.0 and steps_to_fit is None:
                 epochs_to_fit, steps_to_fit = epoch, step
+        if cfg.track_spectral:   # counted in "seconds", as the subset pass is
+            record.update(spectral_record(model, ds.x_train, ds.y_train))
         sync()
         record["seconds"] = time.perf_counter() - start
         history.append(record)
