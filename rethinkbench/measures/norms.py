@@ -161,7 +161,11 @@ def conv_operator_norm(conv: nn.Conv2d, in_shape, iters: int = POWER_ITERS, rtol
 def spectral_norm(layer: LayerCall) -> float:
     m = layer.module
     if isinstance(m, nn.Linear):
-        return float(torch.linalg.matrix_norm(m.weight.detach().double(), ord=2))
+        # sqrt of the top eigenvalue of the smaller Gram matrix: the same number as the 2-norm (to
+        # ~1e-14 relative), 3-4x faster than an SVD, which matters once an epoch (tracking.py).
+        w = m.weight.detach().double()
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        return float(torch.linalg.eigvalsh(gram)[-1].clamp_min(0).sqrt())
     return conv_operator_norm(m, layer.in_shape)
 
 
@@ -204,14 +208,18 @@ def _pair(v):
 def lipschitz(model: nn.Module, x: torch.Tensor) -> float:
     """prod_i rho_i ||A_i||_sigma over the chain: an upper bound on the network's l2 Lipschitz
     constant (biases do not change it)."""
-    calls = chain(model, x)
-    return math.prod(spectral_norm(c) if isinstance(c.module, WEIGHTED) else _rho(c.module) for c in calls)
+    return spectral_summary(model, x)["lipschitz"]
 
 
 def spectral_complexity(model: nn.Module, x: torch.Tensor, reference: nn.Module | None = None) -> float:
     """Bartlett et al.'s R_A = (prod_i rho_i ||A_i||_s) (sum_i ||A_i^T - M_i^T||_{2,1}^{2/3} /
     ||A_i||_s^{2/3})^{3/2}, with M_i = 0 (`reference` None) or the weights of `reference`, a
     network of the same architecture (the initialization), matched by module name."""
+    return spectral_summary(model, x, reference)["spectral_complexity"]
+
+
+def spectral_summary(model: nn.Module, x: torch.Tensor, reference: nn.Module | None = None) -> dict:
+    """{"lipschitz", "spectral_complexity"} from one pass over the chain (each spectral norm once)."""
     calls = chain(model, x)
     ref = dict(reference.named_modules()) if reference is not None else None
     lip, total = 1.0, 0.0
@@ -229,7 +237,7 @@ def spectral_complexity(model: nn.Module, x: torch.Tensor, reference: nn.Module 
             w = w.double() - r.weight.detach().double().to(w.device)
         lip *= s
         total += two_one_norm(w) ** (2 / 3) / s ** (2 / 3)
-    return lip * total ** 1.5
+    return {"lipschitz": lip, "spectral_complexity": lip * total ** 1.5}
 
 
 def path_sum(model: nn.Module, x: torch.Tensor, p: float) -> float:

@@ -25,5 +25,4 @@ def spectral_record(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     """The history fields of one epoch: Lipschitz bound, R_A (reference 0), and the 5th-percentile
     and median margins on the training set (x, y), labels as trained."""
     m = M.margins(model, x, y)
-    return {"lipschitz": N.lipschitz(model, x), "spectral_complexity": N.spectral_complexity(model, x),
-            "margin_p5": M.margin_percentile(m, M.NEYSHABUR_PERCENTILE), "margin_median": M.margin_percentile(m, 50.0)}
+    return {**N.spectral_summary(model, x), "margin_p5": M.margin_percentile(m, M.NEYSHABUR_PERCENTILE), "margin_median": M.margin_percentile(m, 50.0)}
