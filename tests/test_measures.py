@@ -260,3 +260,38 @@ def test_track_spectral_refuses_an_unsupported_network_before_training():
     cfg = _tiny(track_spectral=True).replace(model="inception_small", width=0.0625, n_train=64)
     with pytest.raises(UsageError, match="is a BatchNorm2d"):
         train(cfg)
+
+
+# ----------------------------------------------------------------------------- sharpness
+
+def test_expected_sharpness_is_zero_without_noise_and_the_model_is_untouched():
+    from rethinkbench.measures.sharpness import expected_sharpness
+    net = two_layer([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.tensor([[3.0, 1.0], [0.0, 2.0], [1.0, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 0])
+    s = expected_sharpness(net, x, y, sigma=0.0, samples=3)
+    assert s == {"loss": pytest.approx(1 / 3), "perturbed_loss": pytest.approx(1 / 3), "sharpness": pytest.approx(0.0)}
+    big = expected_sharpness(net, x, y, sigma=10.0, samples=50, seed=1, loss="cross_entropy")
+    assert big["sharpness"] > 0
+    assert big == expected_sharpness(net, x, y, sigma=10.0, samples=50, seed=1, loss="cross_entropy")
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+
+
+def test_kl_term_closed_form_and_errors():
+    from rethinkbench.measures.sharpness import expected_sharpness, kl_term
+    net = two_layer([[3.0, 0.0], [0.0, 4.0]], [[1.0, 0.0]])      # ||w||^2 = 9 + 16 + 1
+    assert kl_term(net, sigma=2.0) == pytest.approx(26 / 8)
+    assert kl_term(net, sigma=2.0, reference=net) == 0.0
+    with pytest.raises(UsageError, match="sigma must be > 0 for the KL term, got 0"):
+        kl_term(net, 0.0)
+    with pytest.raises(UsageError, match="same architecture"):
+        kl_term(net, 1.0, reference=two_layer([[1.0]], [[1.0]]))
+    x, y = torch.ones(1, 2, dtype=torch.float64), torch.tensor([0])
+    with pytest.raises(UsageError, match="unknown loss 'mse'"):
+        expected_sharpness(net, x, y, 0.1, loss="mse")
+    with pytest.raises(UsageError, match="samples must be a positive integer, got 0"):
+        expected_sharpness(net, x, y, 0.1, samples=0)
+    with pytest.raises(UsageError, match="sigma must be >= 0, got -1"):
+        expected_sharpness(net, x, y, -1.0)
