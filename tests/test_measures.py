@@ -78,6 +78,8 @@ def test_measured_runs_keep_their_networks():
     from rethinkbench.suite import protocols
     assert all(o["keep_model"] for p in protocols.MEASURE_LEVELS for o in protocols.label_noise("mlp1x512", p, [0, 1]))
     assert all("keep_model" not in o for o in protocols.label_noise("mlp1x512", 0.2, [0]))
+    assert all(o["keep_model"] and o["n_train"] == 500 for o in protocols.capacity("mlp1x512", 0.8, 500, 4000, [0, 1]))
+    assert all(o["n_train"] is None for o in protocols.capacity("mlp1x512", 0.8, 4000, 4000, [0]))
     assert all("keep_model" not in o for o in protocols.label_noise("mlp3x512", 1.0, [0]))
     assert all("keep_model" not in o for o in protocols.randomization("mlp1x512", "random_labels", [0], weight_decay=1e-4))
 

@@ -17,11 +17,22 @@ RANDOMIZATIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pix
 # the weights in the cache and the measures never retrain (a cached result without its weights is
 # a miss for a keep_model request). On CUDA a kept network is trained solo, not in a stacked cohort.
 MEASURE_MODEL = "mlp1x512"
-MEASURE_LEVELS = (0.0, 0.4, 1.0)
+MEASURE_LEVELS = (0.0, 0.4, 1.0)            # B-margin-separates, N-norms-vs-noise
+# Arpit et al.'s capacity runs (A-capacity-time), also read by N-norms-grow-with-n: every noise
+# level at several training-set sizes (the largest is the Fig. 1b run itself).
+CAPACITY_SIZES = {"smoke": (50, 100, 200), "cpu": (500, 1000, 2000, 4000), "paper": (5000, 10000, 25000, 50000)}
+CAPACITY_NOISE = (0.0, 0.4, 0.8)
+KEEP_LEVELS = tuple(sorted(set(MEASURE_LEVELS) | set(CAPACITY_NOISE)))
 
 
 def _keeps(model: str, level: float) -> dict:
-    return {"keep_model": True} if model == MEASURE_MODEL and level in MEASURE_LEVELS else {}
+    return {"keep_model": True} if model == MEASURE_MODEL and level in KEEP_LEVELS else {}
+
+
+def capacity(model: str, level: float, n: int, full: int, seeds) -> list[dict]:
+    """The A-capacity-time runs at noise `level` on `n` training examples (`full`: the scale's
+    whole training set, whose run is the Fig. 1b run, n_train None)."""
+    return [{**o, "n_train": None if n >= full else n} for o in label_noise(model, level, seeds)]
 
 
 def randomization(model: str, corruption: str, seeds, **extra) -> list[dict]:
