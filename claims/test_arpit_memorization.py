@@ -170,8 +170,8 @@ CAPACITY = ClaimInfo(
     source="Arpit et al. 2017, §4 (Fig. 4)",
     paper="Fig. 4: epochs to fit vs training-set size for several noise levels; steeper with noise.",
 )
-SIZES = {"smoke": (50, 100, 200), "cpu": (500, 1000, 2000, 4000), "paper": (5000, 10000, 25000, 50000)}
-NOISE = (0.0, 0.4, 0.8)
+SIZES = protocols.CAPACITY_SIZES
+NOISE = protocols.CAPACITY_NOISE
 
 
 @pytest.mark.claim(CAPACITY)
@@ -186,8 +186,7 @@ def test_time_to_fit_grows_with_size(claim, run, scale, dataset, seeds, model):
     for p in NOISE:
         for n in sizes:
             # The full-size runs are the Fig. 1b runs (n_train None = all): shared through the cache.
-            size = dict(n_train=None if n >= full else n)
-            res = run.many([{**o, **size} for o in protocols.label_noise(model, p, seeds)])
+            res = run.many(protocols.capacity(model, p, n, full, seeds))
             if not all(r.fitted for r in res):
                 bad.append(f"p={p}, n={n}: not fitted within the budget")
             steps[(p, n)] = [r.steps_to_fit or r.history[-1]["step"] for r in res]

@@ -10,6 +10,7 @@ Z-F1a-noise-faster, Z-T1-rand-chance, A-noise-slower), so they train once and co
 """
 import pytest
 
+from rethinkbench.suite import protocols
 from rethinkbench.suite.evidence import ClaimInfo
 from rethinkbench.suite.figspecs import loss_curves
 
@@ -45,7 +46,7 @@ def required_train_acc(scale, model):
 def test_fits_every_randomization(claim, run, scale, seeds, model, corruption):
     """Null hypothesis: with the unchanged hyperparameters, some seed stays below the required
     training accuracy within the epoch budget. Rejected when every seed reaches it."""
-    results = run.many([dict(model=model, corruption=corruption, seed=s) for s in seeds])
+    results = run.many(protocols.randomization(model, corruption, seeds))
     need = required_train_acc(scale, model)
     accs = [r.final_train_acc for r in results]
     epochs = [r.epochs_to_fit for r in results]

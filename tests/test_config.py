@@ -18,6 +18,7 @@ OTHER = dict(dataset="cifar10", corruption="random_labels", model="alexnet_small
              batch_size=64, weight_decay=1e-4, random_crop=True, dropout=0.5, input_dropout=0.2,
              input_noise=0.5, hidden_noise=0.1, adversarial=0.3, init="glorot_uniform", max_epochs=10,
              max_steps=50, stop_at_fit=False, stall_epochs=5, track_subsets=True, record_per_example=True,
+             track_spectral=True,
              device="cuda")
 
 
@@ -48,7 +49,7 @@ BAD = [
     ("stall_epochs", 0), ("stall_epochs", 2.5),
     ("batch_size", 0), ("batch_size", 2.5), ("batch_size", True), ("batch_size", "128"),
     ("weight_decay", -1e-4), ("weight_decay", float("nan")), ("weight_decay", float("inf")),
-    ("random_crop", "no"), ("stop_at_fit", "false"), ("record_per_example", None),
+    ("random_crop", "no"), ("stop_at_fit", "false"), ("record_per_example", None), ("track_spectral", 1),
     ("dropout", 1.0), ("dropout", -0.1), ("dropout", float("nan")),
     ("max_epochs", 0), ("max_epochs", 2.5), ("max_epochs", None),
     ("max_steps", 0), ("max_steps", -1), ("max_steps", 1.5),

@@ -128,8 +128,8 @@ def stacks_by_default(cfg: RunConfig) -> bool:
 
 def stackable(cfg: RunConfig) -> bool:
     """The stacked step knows the paper's recipe (dropout, weight decay, crops) but not the loop's
-    other regularizers or a non-default init: those configs train solo."""
-    return not uses_loop_regularizers(cfg) and cfg.init == "torch"
+    other regularizers, a non-default init or per-epoch spectral tracking: those configs train solo."""
+    return not uses_loop_regularizers(cfg) and cfg.init == "torch" and not cfg.track_spectral
 
 
 def has_batchnorm(model: torch.nn.Module) -> bool:

@@ -23,6 +23,9 @@ DEVICES = ("cpu", "cuda")
 KEY_OMITS_DEFAULT = {"input_dropout": 0.0, "input_noise": 0.0, "hidden_noise": 0.0, "adversarial": 0.0,
                      "init": "torch"}
 _OMITTED_WHEN_NONE = ("model_version", "dataset_version")
+# Fields left out of to_dict() (so of the key, results.json and the cache's config check) while at
+# their default: a run that does not ask for them is the run it always was.
+_OMITTED_AT_DEFAULT = {"track_spectral": False}
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class RunConfig:
     stall_epochs: int | None = 25       # stop once the loss sat at ln(K) (chance) this many epochs
     track_subsets: bool = False         # full train pass each epoch: accuracy on clean / corrupted
     record_per_example: bool = False    # store which training examples are right at the end
+    # Every epoch, record the Lipschitz bound prod_i rho_i ||A_i||_sigma, the spectral complexity
+    # R_A (reference 0) and the 5th-percentile training margin (measures/tracking.py; Bartlett et
+    # al. 2017, Fig. 1). Networks the measures support only (chains of Linear/Conv2d/ReLU/...).
+    track_spectral: bool = False
     device: str = "cpu"
     # A plugin model's / dataset's version (rethinkbench/registry): looked up when the config is
     # built, part of the cache key, so changed plugin code retrains. None for built-in names, and
@@ -75,7 +82,7 @@ class RunConfig:
         check(_num(self.width) and self.width > 0, f"width must be > 0, got {self.width!r}")
         check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
         check(_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
-        for flag in ("random_crop", "stop_at_fit", "track_subsets", "record_per_example"):
+        for flag in ("random_crop", "stop_at_fit", "track_subsets", "record_per_example", "track_spectral"):
             check(isinstance(getattr(self, flag), bool), f"{flag} must be True or False, got {getattr(self, flag)!r}")
         check(self.n_train is None or (_int(self.n_train) and self.n_train > 0),
               f"n_train must be a positive integer or None, got {self.n_train!r}")
@@ -135,6 +142,9 @@ class RunConfig:
         d = asdict(self)
         for name in _OMITTED_WHEN_NONE:   # built-in configs keep the dict (and key) they always had
             if d[name] is None:
+                del d[name]
+        for name, default in _OMITTED_AT_DEFAULT.items():
+            if d[name] == default:
                 del d[name]
         return d
 

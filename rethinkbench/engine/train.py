@@ -27,9 +27,11 @@ from rethinkbench.engine.result import RunResult
 from rethinkbench.harness.data import Dataset, random_crop_batch
 from rethinkbench.harness.models import initialize
 from rethinkbench.harness.regularizers import add_hidden_noise, adversarial_examples, perturb_inputs
+# measures imports only harness and base (it sits below the engine): the loop may call it.
+from rethinkbench.measures.tracking import check_trackable, spectral_record
 from rethinkbench.registry import build_model
 
-__all__ = ["train", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
+__all__ = ["train", "initial_model", "train_epoch", "RunResult", "lr_at", "make_optimizer", "prepare_dataset"]
 
 
 @pinned   # one intra-op thread: a run's numbers are a function of its key (base/threads.py)
@@ -55,11 +57,7 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
     with torch.random.fork_rng(devices=fork_devices):
         # Init and dropout draw from the global RNG inside this fork only: the caller's RNG state
         # is restored on exit, and the run is a function of cfg.seed alone.
-        torch.manual_seed(derive_seed(cfg.seed, "init"))
-        model = initialize(build_model(cfg.model, ds.in_shape, ds.num_classes, cfg.width, cfg.dropout),
-                           cfg.init).to(device)
-        if cfg.hidden_noise:
-            add_hidden_noise(model, cfg.hidden_noise)
+        model = _initial_model(cfg, ds.in_shape, ds.num_classes).to(device)
         if cuda and not cfg.model.startswith("mlp"):
             model = model.to(memory_format=torch.channels_last)
         with cudnn_benchmark(cuda):
@@ -70,6 +68,24 @@ def train(cfg: RunConfig, dataset: Dataset | None = None, *, data_root=None, pro
         model.zero_grad(set_to_none=True)
         result.model = model.eval()
     return result
+
+
+def _initial_model(cfg: RunConfig, in_shape, num_classes: int):
+    """The network of `cfg` at initialization; draws from the global RNG (seeded here)."""
+    torch.manual_seed(derive_seed(cfg.seed, "init"))
+    model = initialize(build_model(cfg.model, in_shape, num_classes, cfg.width, cfg.dropout), cfg.init)
+    if cfg.hidden_noise:
+        add_hidden_noise(model, cfg.hidden_noise)
+    return model
+
+
+def initial_model(cfg: RunConfig, in_shape, num_classes: int) -> torch.nn.Module:
+    """The network the run `cfg` starts from (on the CPU, eval mode): the same weights train()
+    initializes, since the init is a function of cfg.seed alone. The caller's RNG is untouched.
+    Measures that compare trained weights with their initialization (Bartlett et al.'s
+    reference M = init) use it."""
+    with torch.random.fork_rng(devices=[]):
+        return _initial_model(cfg, tuple(in_shape), num_classes).eval()
 
 
 def train_epoch(model, opt, ds: Dataset, cfg: RunConfig, order_gen, step: int, max_steps: int,
@@ -143,6 +159,8 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
     n, bs = ds.n_train, cfg.batch_size
     steps_per_epoch = math.ceil(n / bs)
     max_steps = cfg.max_steps or cfg.max_epochs * steps_per_epoch
+    if cfg.track_spectral:   # refuse an unsupported network before training it
+        check_trackable(model, ds.x_train)
     history, step, epoch, right = [], 0, 0, None
     chance_epochs, collapsed = 0, False
     epochs_to_fit = steps_to_fit = None
@@ -174,6 +192,8 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
                 subset_accuracy(record, right, ds.corrupted)
             if record["train_acc_full"] == 1.0 and steps_to_fit is None:
                 epochs_to_fit, steps_to_fit = epoch, step
+        if cfg.track_spectral:   # counted in "seconds", as the subset pass is
+            record.update(spectral_record(model, ds.x_train, ds.y_train))
         sync()
         record["seconds"] = time.perf_counter() - start
         history.append(record)

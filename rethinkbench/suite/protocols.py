@@ -11,11 +11,35 @@ from __future__ import annotations
 WEIGHT_DECAY = 5e-4
 PARTIAL_LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 RANDOMIZATIONS = ("true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian")
+# The runs whose trained networks the norm-measure claims read (claims/test_bartlett_neyshabur.py):
+# widely spaced corruption levels of the Fig. 1b/1c MLP. Every claim asking for these runs keeps
+# the network (keep_model, not part of the cache key), so whichever claim trains them first leaves
+# the weights in the cache and the measures never retrain (a cached result without its weights is
+# a miss for a keep_model request). On CUDA a kept network is trained solo, not in a stacked cohort.
+MEASURE_MODEL = "mlp1x512"
+MEASURE_LEVELS = (0.0, 0.4, 1.0)            # B-margin-separates, N-norms-vs-noise
+# Arpit et al.'s capacity runs (A-capacity-time), also read by N-norms-grow-with-n: every noise
+# level at several training-set sizes (the largest is the Fig. 1b run itself).
+CAPACITY_SIZES = {"smoke": (50, 100, 200), "cpu": (500, 1000, 2000, 4000), "paper": (5000, 10000, 25000, 50000)}
+CAPACITY_NOISE = (0.0, 0.4, 0.8)
+KEEP_LEVELS = tuple(sorted(set(MEASURE_LEVELS) | set(CAPACITY_NOISE)))
+
+
+def _keeps(model: str, level: float) -> dict:
+    return {"keep_model": True} if model == MEASURE_MODEL and level in KEEP_LEVELS else {}
+
+
+def capacity(model: str, level: float, n: int, full: int, seeds) -> list[dict]:
+    """The A-capacity-time runs at noise `level` on `n` training examples (`full`: the scale's
+    whole training set, whose run is the Fig. 1b run, n_train None)."""
+    return [{**o, "n_train": None if n >= full else n} for o in label_noise(model, level, seeds)]
 
 
 def randomization(model: str, corruption: str, seeds, **extra) -> list[dict]:
     """The Fig. 1a runs: `model` trained to 100% (or its budget) on `corruption`."""
-    return [dict(model=model, corruption=corruption, seed=s, **extra) for s in seeds]
+    level = {"true_labels": 0.0, "random_labels": 1.0}.get(corruption)
+    keep = _keeps(model, level) if level is not None and not extra else {}
+    return [dict(model=model, corruption=corruption, seed=s, **extra, **keep) for s in seeds]
 
 
 def label_noise(model: str, level: float, seeds) -> list[dict]:
@@ -27,8 +51,8 @@ def label_noise(model: str, level: float, seeds) -> list[dict]:
         return randomization(model, "random_labels", seeds)
     # Clean/noisy subset accuracy is tracked every epoch (a full train pass, ~1/3 of an epoch's
     # cost) so that A-patterns-first can read these same runs.
-    return [dict(model=model, corruption="partial_labels", level=level, seed=s, track_subsets=True)
-            for s in seeds]
+    return [dict(model=model, corruption="partial_labels", level=level, seed=s, track_subsets=True,
+                 **_keeps(model, level)) for s in seeds]
 
 
 def table1_n_train(scale) -> int | None:
