@@ -65,7 +65,7 @@ def cohort_steps_per_s(model_name, width, device, k, steps, batch=128, in_shape=
     """Run-steps per second of the stacked step of a k-member cohort (k = 1: one solo run's step,
     CUDA-graphed on CUDA as `train()` runs it), timed alone: no data gathering, evaluation, host
     sync or capture inside the timed window (issue 17: at n = 1024 those filled most of it)."""
-    from rethinkbench.engine.cohort import StackedModel, has_batchnorm
+    from rethinkbench.engine.stacked import StackedModel, has_batchnorm
 
     cfg = rb.RunConfig(model=model_name, width=width, device=device.type)
     if k == 1:

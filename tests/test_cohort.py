@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 import rethinkbench as rb
 from rethinkbench.engine import cohort
-from rethinkbench.engine.cohort import StackedModel, plan_cohorts
+from rethinkbench.engine.cohort import plan_cohorts
+from rethinkbench.engine.stacked import StackedModel
 from rethinkbench.harness.models import MLP
 from rethinkbench.base.seeding import derive_seed
 from rethinkbench.engine.train import prepare_dataset

@@ -6,7 +6,8 @@ where its result is kept, and what makes it fast on each device.
   evaluation, data preparation, the per-run thread pin.
 - train.py: one run, the plain loop (nanoGPT-style: read top to bottom).
 - graphs.py: a training step captured once in a CUDA graph and replayed (CUDA only).
-- cohort.py: several runs that differ only in seed, corruption or level as one stacked model.
+- cohort.py: several runs that differ only in seed, corruption or level trained as one cohort;
+  stacked.py: the stacked model itself (vmap over the members, one fused SGD update).
 - cache.py: results (and kept networks) by key, atomic and locked across processes.
 - plan.py: which runs a selection of claims needs, which are cached, and how long the rest take.
 

@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 
 from rethinkbench.base.errors import UsageError
-from rethinkbench.engine.cohort import StackedModel, plan_cohorts, stacks_by_default
+from rethinkbench.engine.cohort import plan_cohorts, stacks_by_default
+from rethinkbench.engine.stacked import StackedModel
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.engine.graphs import GraphedStep, make_graph_optimizer
 from rethinkbench.engine.loop import EVAL_BATCH, cudnn_benchmark, make_optimizer, predict

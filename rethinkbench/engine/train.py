@@ -227,7 +227,7 @@ def _fit(cfg, model, ds, device, autocast, progress, on_epoch) -> RunResult:
 def _progress_bar(cfg: RunConfig, progress):
     if not progress:
         return None
-    from tqdm import tqdm
+    from tqdm import tqdm   # only when a progress bar is asked for (progress=True)
 
     return tqdm(total=cfg.max_epochs, desc=cfg.label(), unit="ep", leave=False,
                 file=progress if hasattr(progress, "write") else None)

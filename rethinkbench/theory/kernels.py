@@ -349,7 +349,7 @@ def kernel_classification(x_train, y_train, x_test, y_test, *, num_classes: int,
 def peak_rss_gb() -> float | None:
     """This process's peak resident set size so far, in GB (None where `resource` is missing)."""
     try:
-        import resource
+        import resource   # Unix only: the peak RSS where the platform reports it
     except ImportError:   # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
