@@ -31,7 +31,7 @@ DEFAULT_CACHE_DIR = ".rethinkbench-cache"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    from rethinkbench.report.compare import ResultsError
+    from rethinkbench.report.results_io import ResultsError
 
     try:
         return args.handler(args)
@@ -110,7 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rethinkbench.report.compare import load_results
+    from rethinkbench.report.results_io import load_results
     from rethinkbench.report import write_report
 
     results = load_results(args.results)

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from rethinkbench.cli import main as cli_main
-from rethinkbench.report.compare import check_results
+from rethinkbench.report.results_io import check_results
 
 pytestmark = pytest.mark.usefixtures("warm")
 

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 import report_samples as samples
 from report_samples import with_changes
-from rethinkbench.report.compare import ResultsError, check_results, load_results, results_schema
+from rethinkbench.report.results_io import ResultsError, check_results, load_results, results_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = sorted((ROOT / "reports" / "baselines").glob("*.json"))

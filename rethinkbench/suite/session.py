@@ -13,11 +13,10 @@ from pathlib import Path
 
 from rethinkbench.base.version import __version__
 from rethinkbench.base.provenance import provenance
+from rethinkbench.report.verdicts import VERDICT_OF, claim_verdict, verdict_label
 
 SCHEMA = 1
 PROPERTY = "rethinkbench"
-VERDICT_OF = {"passed": "reproduced", "failed": "not_reproduced", "xfailed": "not_reproduced",
-              "xpassed": "reproduced", "skipped": "skipped", "error": "error"}
 
 
 class ResultsSession:
@@ -54,17 +53,7 @@ class ResultsSession:
     # ------------------------------------------------------------------ verdicts
     @staticmethod
     def claim_verdict(items: list[dict]) -> str:
-        verdicts = {i["verdict"] for i in items}
-        if "error" in verdicts:
-            return "error"
-        ran = verdicts - {"skipped"}
-        if not ran:
-            return "skipped"   # every variant skipped: shown as a problem, not a pass
-        if ran == {"reproduced"}:
-            return "reproduced"
-        if ran == {"not_reproduced"}:
-            return "not_reproduced"
-        return "partial"
+        return claim_verdict(i["verdict"] for i in items)
 
     def results(self) -> dict:
         claims = []
