@@ -6,7 +6,11 @@ Reads only stored results (``docs/results-schema.md``), never retrains. What cou
   failure of rethinkbench or of its setup (missing data, a usage error, a crash), never evidence
   about the paper, and CI must not pass while the tool is broken;
 - a claim or item verdict that was ``reproduced`` in the baseline and is not now;
-- a claim or item of the baseline that is missing now;
+- a claim or item of the baseline that is missing now, unless the current session did not select
+  it (its ``selection``: ``-k``, paths) or was interrupted before it: then it is listed as "not
+  run", and a claim's verdicts are compared over the items both sessions ran (leaving out a
+  claim's failing items is not an improvement);
+- never a change to or from ``inconclusive`` (smoke scale: no evidence either way);
 - a measurement that moved further than the tolerance declared *in the baseline*
   (``{"abs": x}``: ``|cur - base| > x``; ``{"rel": r}``: ``|cur - base| > r * |base|``);
 - training slower than the baseline by more than ``timing_factor``: the summed ``train_seconds`` of
@@ -36,6 +40,7 @@ from rethinkbench.report.rows import (CHANGED, IMPROVED, INFO, NEW, NOT_RUN, OK,
                                       middle_ellipsis, number_text, text)
 from rethinkbench.report.timing import timing_rows
 from rethinkbench.report.tolerance import within
+from rethinkbench.report.verdicts import INCONCLUSIVE, claim_verdict
 
 _REPRODUCED = "reproduced"
 _ERROR = "error"
@@ -80,6 +85,10 @@ class Comparison:
                   for status in STATUS_ORDER}
         compared = ", ".join(f"{what} {number}" for what, number in self.counts.items())
         lines.append("")
+        not_run = [row for row in self.rows if row.status == NOT_RUN and row.check == "item"]
+        if not_run:
+            lines.append(f"{len(not_run)} item(s) ran in only one of the two sessions (a subset was "
+                         f"selected, or a session was interrupted): listed as not run, not compared")
         lines.append(
             f"compared {compared or 'nothing'}; {counts[REGRESSION]} regression(s), "
             f"{counts[IMPROVED]} improvement(s), {counts[NEW]} new, "
@@ -118,6 +127,14 @@ def _setup_rows(baseline: dict, current: dict) -> list[Row]:
         if before != now:
             rows.append(Row(WARNING, "setup", name, text(before), text(now),
                             f"different {name}: the numbers are not expected to agree"))
+    for side, results in (("baseline", baseline), ("current", current)):
+        if results.get("interrupted"):
+            progress = results.get("progress") if isinstance(results.get("progress"), dict) else {}
+            rows.append(Row(WARNING, "setup", "interrupted", "-" if side == "current" else "yes",
+                            "yes" if side == "current" else "-",
+                            f"the {side} session was interrupted ({progress.get('finished', '?')} of "
+                            f"{progress.get('selected', '?')} selected tests finished): what it did "
+                            f"not run is listed as not run"))
     for nodeid in current.get("unreported", []):
         rows.append(Row(REGRESSION, "item", nodeid, "-", "unreported",
                         "collected but never reported a result (a crashed worker?): a failure of "
@@ -125,45 +142,106 @@ def _setup_rows(baseline: dict, current: dict) -> list[Row]:
     return rows
 
 
+class _Selection:
+    """Which items a session selected (results.json's `selection.items`): None for a file that does
+    not record it (then everything it lacks was meant to run). An interrupted session ran only
+    part of what it selected."""
+
+    def __init__(self, results: dict):
+        selection = results.get("selection") if isinstance(results.get("selection"), dict) else {}
+        items = selection.get("items")
+        self.items = set(items) if isinstance(items, list) else None
+        self.interrupted = bool(results.get("interrupted"))
+
+    def why_not_run(self, item: dict, side: str) -> str:
+        """Why `item` (of the other file) is absent from this side: "" when it should be there."""
+        if self.items is not None and item.get("nodeid") not in self.items:
+            return f"not selected in {side} (compared only what both sessions selected)"
+        if self.interrupted:
+            return f"{side} was interrupted before it finished"
+        return ""
+
+
 def _claim_rows(baseline: dict, current: dict) -> tuple[list[Row], dict[str, int]]:
     rows: list[Row] = []
     counts = {"claims": 0, "items": 0, "measurements": 0}
+    selected_before, selected_now = _Selection(baseline), _Selection(current)
     current_claims = _first_by_id(current["claims"])
     for claim_id, before in _first_by_id(baseline["claims"]).items():
         now = current_claims.pop(claim_id, None)
         if now is None:
-            rows.append(Row(REGRESSION, "claim", claim_id, text(before.get("verdict")),
-                            "missing", f"not in current ({len(before.get('items', []))} items)"))
+            items = before.get("items", [])
+            why = [selected_now.why_not_run(item, "current") for item in items]
+            if items and all(why):
+                rows.append(Row(NOT_RUN, "claim", claim_id, text(before.get("verdict")), "not run",
+                                why[0]))
+            else:
+                rows.append(Row(REGRESSION, "claim", claim_id, text(before.get("verdict")),
+                                "missing", f"not in current ({len(items)} items)"))
             continue
-        counts["claims"] += 1
-        rows.append(_verdict_row("claim", claim_id, before.get("verdict"), now.get("verdict"),
-                                 _error_reason(now.get("items", []))))
+        pairs, item_rows, not_run = [], [], []
         for item_before, item_now, note in _match_items(before.get("items", []),
                                                         now.get("items", [])):
             subject = _item_subject(claim_id, item_before or item_now)
             if item_now is None:
-                rows.append(Row(REGRESSION, "item", subject, text(item_before.get("verdict")),
-                                "missing", "in the baseline, not in current"))
+                why = selected_now.why_not_run(item_before, "current")
+                not_run += [item_before] if why else []
+                item_rows.append(Row(NOT_RUN, "item", subject, text(item_before.get("verdict")),
+                                     "not run", why) if why else
+                                 Row(REGRESSION, "item", subject, text(item_before.get("verdict")),
+                                     "missing", "in the baseline, not in current"))
                 continue
             if item_before is None:
-                rows.append(_new_row("item", subject, item_now.get("verdict"),
-                                     _error_reason([item_now])))
+                why = selected_before.why_not_run(item_now, "the baseline")
+                not_run += [item_now] if why else []
+                item_rows.append(Row(NOT_RUN, "item", subject, "not run", text(item_now.get("verdict")),
+                                     why) if why else
+                                 _new_row("item", subject, item_now.get("verdict"),
+                                          _error_reason([item_now])))
                 continue
+            pairs.append((item_before, item_now))
             counts["items"] += 1
             row = _verdict_row("item", subject, item_before.get("verdict"),
                                item_now.get("verdict"), _error_reason([item_now]))
             if note:
                 row = Row(row.status, row.check, row.subject, row.baseline, row.current,
                           "; ".join(filter(None, [row.note, note])))
-            rows.append(row)
+            item_rows.append(row)
             measured_before = _mapping(item_before.get("measured"))
             measured_now = _mapping(item_now.get("measured"))
             counts["measurements"] += len(measured_before.keys() & measured_now.keys())
-            rows += _measurement_rows(subject, measured_before, measured_now)
+            item_rows += _measurement_rows(subject, measured_before, measured_now)
+        rows.append(_claim_verdict_row(claim_id, before, now, pairs, not_run))
+        counts["claims"] += bool(pairs)
+        rows += item_rows
     for claim_id, now in current_claims.items():
-        rows.append(_new_row("claim", claim_id, now.get("verdict"),
-                             _error_reason(now.get("items", []))))
+        items = now.get("items", [])
+        why = [selected_before.why_not_run(item, "the baseline") for item in items]
+        if items and all(why):
+            rows.append(Row(NOT_RUN, "claim", claim_id, "not run", text(now.get("verdict")), why[0]))
+        else:
+            rows.append(_new_row("claim", claim_id, now.get("verdict"), _error_reason(items)))
     return rows, counts
+
+
+def _claim_verdict_row(claim_id: str, before: dict, now: dict, pairs: list, not_run: list) -> Row:
+    """The claim's verdict row. When some of its items ran in only one session (`not_run`), both
+    verdicts are taken without them, so that leaving out a claim's failing items never reads as
+    an improvement (or its passing ones as a regression)."""
+    if not pairs:
+        return Row(NOT_RUN, "claim", claim_id, text(before.get("verdict")), text(now.get("verdict")),
+                   "no item of this claim ran in both sessions")
+    if not not_run:
+        return _verdict_row("claim", claim_id, before.get("verdict"), now.get("verdict"),
+                            _error_reason(now.get("items", [])))
+    left_out = {id(item) for item in not_run}
+    items_before = [item for item in before.get("items", []) if id(item) not in left_out]
+    items_now = [item for item in now.get("items", []) if id(item) not in left_out]
+    row = _verdict_row("claim", claim_id, claim_verdict(i.get("verdict") for i in items_before),
+                       claim_verdict(i.get("verdict") for i in items_now), _error_reason(items_now))
+    note = f"without the {len(not_run)} item(s) that ran in only one session"
+    return Row(row.status, row.check, row.subject, row.baseline, row.current,
+               "; ".join(filter(None, [row.note, note])), row.changed)
 
 
 def _verdict_row(check: str, subject: str, before: Any, now: Any, reason: str = "") -> Row:
@@ -172,6 +250,9 @@ def _verdict_row(check: str, subject: str, before: Any, now: Any, reason: str = 
                    changed=before != now)
     if before == now:
         return Row(OK, check, subject, text(before), text(now), changed=False)
+    if INCONCLUSIVE in (before, now):   # smoke scale: no evidence either way
+        return Row(CHANGED, check, subject, text(before), text(now),
+                   "inconclusive at smoke scale: no evidence either way")
     if before == _REPRODUCED:
         return Row(REGRESSION, check, subject, text(before), text(now), "no longer reproduced")
     if now == _REPRODUCED:

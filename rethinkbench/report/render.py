@@ -26,7 +26,7 @@ from rethinkbench.report.results_io import check_results, load_results
 from rethinkbench.report.formatting import (anchor, css_token, date_text, first_line, format_number,
                                             format_seconds, is_number, param_text,
                                             sign_css, text, tolerance_text)
-from rethinkbench.report.verdicts import INCONCLUSIVE, VERDICT_LABELS, VERDICT_OF, claim_verdict, verdict_label
+from rethinkbench.report.verdicts import INCONCLUSIVE, SMOKE_NOTE, VERDICT_LABELS, VERDICT_OF, claim_verdict, verdict_label
 from rethinkbench.report.views import claims_using_each_run, figure_view, runs_view
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -99,6 +99,7 @@ def build_view(results: dict) -> dict[str, Any]:
     item_verdicts = Counter(item["verdict"] for claim in claim_views for item in claim["items"])
     return {
         "title": _page_title(results),
+        "notices": notices(results),
         "meta": _meta_rows(results, runs),
         "verdict_tiles": _verdict_tiles(Counter(claim["verdict"] for claim in claim_views)),
         "item_summary": _count_sentence(item_verdicts, "item"),
@@ -107,6 +108,21 @@ def build_view(results: dict) -> dict[str, Any]:
         "runs": runs_view(runs, used_by),
         "generator": f"rethinkbench {results.get('rethinkbench_version') or ''}".strip(),
     }
+
+
+def notices(results: dict) -> list[str]:
+    """What a reader must know before any verdict: an interrupted session (a partial file) and the
+    smoke scale (plumbing, not evidence). The terminal summary says the same."""
+    out = []
+    if results.get("interrupted"):
+        progress = results.get("progress") if isinstance(results.get("progress"), dict) else {}
+        done, selected = progress.get("finished"), progress.get("selected")
+        count = f": {done} of {selected} selected tests finished" if selected is not None else ""
+        out.append(f"Interrupted session{count}. These results are partial; the missing items "
+                   f"did not run and say nothing about the paper.")
+    if results.get("scale") == "smoke":
+        out.append("Smoke scale: " + SMOKE_NOTE + ".")
+    return out
 
 
 def _page_title(results: dict) -> str:
