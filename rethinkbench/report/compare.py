@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,10 +86,11 @@ class Comparison:
                   for status in STATUS_ORDER}
         compared = ", ".join(f"{what} {number}" for what, number in self.counts.items())
         lines.append("")
-        not_run = [row for row in self.rows if row.status == NOT_RUN and row.check == "item"]
+        not_run = Counter(row.check for row in self.rows if row.status == NOT_RUN)
         if not_run:
-            lines.append(f"{len(not_run)} item(s) ran in only one of the two sessions (a subset was "
-                         f"selected, or a session was interrupted): listed as not run, not compared")
+            lines.append(f"{not_run['claim']} claim(s) and {not_run['item']} item(s) ran in only one "
+                         f"of the two sessions (a subset was selected, or a session was interrupted): "
+                         f"listed as not run, not compared")
         lines.append(
             f"compared {compared or 'nothing'}; {counts[REGRESSION]} regression(s), "
             f"{counts[IMPROVED]} improvement(s), {counts[NEW]} new, "

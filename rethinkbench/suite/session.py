@@ -111,7 +111,8 @@ class ResultsSession:
         lines = [fmt(rows[0]), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows[1:]]
         for item in rejected:   # one line each: what the claim measured when it said no
             why = (item.get("reason") or "").strip().splitlines()
-            lines.append(_clip(f"{verdict_label(item['verdict'])}: {why[0] if why else item['nodeid']}", 200))
+            line, label = why[0] if why else item["nodeid"], verdict_label(item["verdict"])
+            lines.append(_clip(line if label in line else f"{label}: {line}", 200))
         if errors:
             lines.append(f"{errors} item(s) ended in an error: a failure of rethinkbench or its "
                          f"setup, not evidence about the paper (tracebacks above)")

@@ -54,8 +54,9 @@ def _selection(config, tracker) -> dict:
 
 
 def _interrupted_line(rs, report_dir) -> str:
-    kept = (f"the previous complete results are kept as {report_dir / PREVIOUS[0]} and "
-            f"{report_dir / PREVIOUS[1]}" if rs.kept_previous else "no complete results were there to keep")
+    previous = report_dir / PREVIOUS[0]
+    kept = (f"the last complete results are kept as {previous} and {report_dir / PREVIOUS[1]}"
+            if previous.exists() else "no complete results were there to keep")
     return (f"rethinkbench: INTERRUPTED: {rs.finished} of {len(rs.selection['items'])} selected tests "
             f"finished; results.json and index.html are partial (marked interrupted); {kept}")
 
