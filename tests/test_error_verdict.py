@@ -236,7 +236,11 @@ def compare_fails_on_the_sessions_error_whatever_the_baseline(pt, results, befor
                                         "mlp3x512)"]
 
 
-def test_a_missing_dataset_is_an_error(pt, tmp_path):
+def test_a_missing_dataset_is_an_error(pt, tmp_path, monkeypatch):
+    """Data that vanishes after the configure-time check (test_first_hour.py) is an error."""
+    import rethinkbench.suite.plugin.state as state
+
+    monkeypatch.setattr(state, "missing_dataset", lambda name, root: None)
     pt.makepyfile(test_inner_missing_data='''
         import pytest
         from rethinkbench.suite.evidence import ClaimInfo

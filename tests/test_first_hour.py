@@ -183,3 +183,29 @@ def test_compare_reads_inconclusive_as_no_evidence():
         comparison = compare(results(before), results(now))
         assert comparison.ok
         assert {row.status for row in comparison.rows if row.check in ("claim", "item")} == {CHANGED}
+
+
+@pytest.mark.parametrize("name, cls", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"),
+                                       ("cifar10", "CIFAR10")])
+def test_a_missing_builtin_dataset_is_one_usage_error_at_configure_time(pt, tmp_path, monkeypatch,
+                                                                         name, cls):
+    import rethinkbench.harness.datafiles as datafiles
+
+    monkeypatch.setattr(datafiles, "FASHION_MNIST_DEBIAN", tmp_path / "no-debian-package")
+    empty = tmp_path / "empty-root"
+    res = pt.runpytest("--scale", "smoke", "--dataset", name, f"--data-root={empty}",
+                       "--cache-dir", str(pt.path / "cache"), "--report-dir", str(pt.path / "rep"))
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    (line,) = [line for line in res.stderr.lines if line.strip()]
+    assert line.startswith(f"ERROR: --dataset {name}: not found under --data-root {empty} (")
+    assert f"torchvision.datasets.{cls}('{empty}', download=True)" in line
+    assert not empty.exists(), "the check downloads nothing and creates nothing"
+
+
+def test_a_present_builtin_dataset_passes_the_check(fake_cifar10):
+    from rethinkbench.harness.datafiles import missing_dataset
+
+    root, _ = fake_cifar10
+    assert missing_dataset("cifar10", root) is None
+    assert missing_dataset("mnist5k", root) is None   # ships inside a package
+    assert "7 files missing from" in missing_dataset("cifar10", root.parent / "elsewhere")
