@@ -196,7 +196,7 @@ def the_terminal_table_says_error(res):
         "*rethinkbench claims*",
         "T-usage *cpu*UsageError: unknown model 'mlp9'; known: mlp1x512, mlp3x512*error (0/1)",
         "T-setup *cpu*RuntimeError: fixture broke*error (0/1)",
-        "T-check *cpu  x=0.5 *not reproduced (0/1)",
+        "T-check *cpu *x=0.5 *not reproduced (0/1)",
         "T-mixed *cpu*KeyError: 'model'*error (1/2)",
         "7 item(s) ended in an error: a failure of rethinkbench or its setup, not evidence about "
         "the paper (tracebacks above)",

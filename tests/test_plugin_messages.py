@@ -1,0 +1,74 @@
+"""What a plugin user reads when a name is wrong (issue 21, item 9): an error raised inside their
+module is shown as itself with its traceback (not as a missing module), a dotted name is pointed
+to the module:attr form, and a missing attribute lists what the module does define."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import rethinkbench as rb
+from rethinkbench import registry
+
+
+@pytest.fixture
+def user_pkg(tmp_path, monkeypatch):
+    """`rb_user_pkg` on sys.path: nets.py imports fine; broken.py imports a missing package;
+    raises.py raises while importing."""
+    pkg = tmp_path / "rb_user_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nets.py").write_text(
+        "import torch\n\n\ndef mlp2(in_shape, num_classes, width):\n    return torch.nn.Flatten()\n\n\n"
+        "def mlp3(in_shape, num_classes, width):\n    return torch.nn.Flatten()\n\n\n"
+        "class Small(torch.nn.Module):\n    pass\n\n\n_private = 1\n")
+    (pkg / "broken.py").write_text("import os\nimport rb_no_such_dependency  # line 2\n")
+    (pkg / "raises.py").write_text("X = 1\nraise ValueError('bad config in the plugin')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.reset()
+    yield "rb_user_pkg"
+    registry.reset()
+    for name in [m for m in sys.modules if m.startswith("rb_user_pkg")]:
+        del sys.modules[name]
+
+
+def test_an_import_error_inside_the_plugin_shows_itself_and_its_traceback(user_pkg):
+    with pytest.raises(rb.UsageError) as exc:
+        registry.resolve_model(f"{user_pkg}.broken:net")
+    text = str(exc.value)
+    assert (f"model plugin '{user_pkg}.broken:net': module '{user_pkg}.broken' was found, but "
+            f"importing it raised ModuleNotFoundError: No module named 'rb_no_such_dependency'") in text
+    assert "Traceback (most recent call last):" in text
+    assert "broken.py\", line 2, in <module>" in text and "import rb_no_such_dependency" in text
+    assert "cannot import module" not in text and "PYTHONPATH" not in text
+
+
+def test_any_exception_while_importing_the_plugin_shows_its_traceback(user_pkg):
+    with pytest.raises(rb.UsageError) as exc:
+        registry.resolve_model(f"{user_pkg}.raises:net")
+    text = str(exc.value)
+    assert "importing it raised ValueError: bad config in the plugin" in text
+    assert "raises.py\", line 2, in <module>" in text
+
+
+def test_a_missing_module_is_still_a_missing_module(user_pkg):
+    with pytest.raises(rb.UsageError, match=r"cannot import module 'rb_user_pkg\.gone' .*PYTHONPATH"):
+        registry.resolve_model(f"{user_pkg}.gone:net")
+
+
+def test_a_missing_attribute_lists_the_candidates(user_pkg):
+    with pytest.raises(rb.UsageError) as exc:
+        registry.resolve_model(f"{user_pkg}.nets:mlp4")
+    assert str(exc.value) == (f"model plugin '{user_pkg}.nets:mlp4': module '{user_pkg}.nets' has no "
+                              f"attribute 'mlp4'; did you mean 'mlp3'? its public callables: Small, "
+                              f"mlp2, mlp3")
+
+
+def test_a_dotted_name_suggests_the_module_attr_form(user_pkg):
+    with pytest.raises(rb.UsageError) as exc:
+        registry.resolve_model(f"{user_pkg}.nets.mlp2")
+    assert str(exc.value).startswith(f"unknown model '{user_pkg}.nets.mlp2'; did you mean the "
+                                      f"import path {user_pkg}.nets:mlp2 (module:attribute, with a colon)?")
+    with pytest.raises(rb.UsageError) as exc:
+        registry.resolve_model("resnet")
+    assert "did you mean" not in str(exc.value)
