@@ -72,3 +72,57 @@ def test_a_dotted_name_suggests_the_module_attr_form(user_pkg):
     with pytest.raises(rb.UsageError) as exc:
         registry.resolve_model("resnet")
     assert "did you mean" not in str(exc.value)
+
+
+CLAIMS = '''
+import pytest
+from rethinkbench.suite.evidence import ClaimInfo
+
+
+def info(cid):
+    return ClaimInfo(id=cid, title=cid, statement="s", source="tests")
+
+
+@pytest.mark.claim(info("U-generic"))
+@pytest.mark.models(default=["mlp1x512"])
+def test_generic(claim, run, model):
+    run(model=model)
+
+
+@pytest.mark.claim(info("U-own-net"))
+def test_own_net(claim, run):
+    run(model="mypkg.nets:mlp2")
+
+
+@pytest.mark.claim(info("U-theory"))
+def test_theory(claim):
+    pass
+'''
+
+
+def test_list_tags_a_claim_that_trains_its_own_network(tmp_path):
+    from rethinkbench.suite.listing import collect_claims, format_listing
+
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "test_user_claims.py").write_text(CLAIMS)
+    claims = collect_claims(tmp_path / "claims")
+    text = format_listing({"models": [], "datasets": [], "corruptions": [], "scales": [],
+                           "claims": claims})
+    assert "U-generic  U-generic  [runs on --model]" in text
+    assert "U-own-net  U-own-net  [trains the networks it names, not --model]" in text
+    assert "U-theory   U-theory  [trains no network]" in text
+
+
+def test_results_record_the_models_an_item_trained():
+    from rethinkbench.suite.session import ResultsSession
+
+    rs = ResultsSession("smoke", "mnist5k", "cpu")
+    info = {"id": "U-own-net", "title": "t", "statement": "s", "source": "x", "paper": ""}
+    runs = {"k1": {"config": {"model": "mypkg.nets:mlp2"}, "cached": False},
+            "k2": {"config": {"model": "mlp1x512"}, "cached": True}}
+    rs.add({"info": info, "evidence": {"nodeid": "t.py::test_own_net"}, "runs": runs}, "passed", "", 0.1)
+    results = rs.results()
+    assert results["model"] is None   # --model was not given
+    (claim,) = results["claims"]
+    assert claim["models"] == ["mlp1x512", "mypkg.nets:mlp2"]
+    assert claim["items"][0]["models"] == ["mlp1x512", "mypkg.nets:mlp2"]

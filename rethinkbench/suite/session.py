@@ -43,6 +43,12 @@ class ResultsSession:
         entry = self.claims.setdefault(info["id"], {**info, "verdict": None, "items": []})
         item = dict(payload["evidence"])
         item.update(outcome=outcome, verdict=VERDICT_OF[outcome], reason=reason, duration=duration)
+        # The networks the item trained (a plugin's module:factory too), whatever --model was.
+        models = sorted({run["config"]["model"] for run in payload.get("runs", {}).values()
+                         if isinstance(run.get("config"), dict) and run["config"].get("model")})
+        if models:
+            item["models"] = models
+            entry["models"] = sorted(set(entry.get("models", [])) | set(models))
         entry["items"].append(item)
         for key, run in payload.get("runs", {}).items():
             if key not in self.runs:
