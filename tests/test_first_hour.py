@@ -209,3 +209,17 @@ def test_a_present_builtin_dataset_passes_the_check(fake_cifar10):
     assert missing_dataset("cifar10", root) is None
     assert missing_dataset("mnist5k", root) is None   # ships inside a package
     assert "7 files missing from" in missing_dataset("cifar10", root.parent / "elsewhere")
+
+
+def test_the_imagenet_skip_names_every_option_it_needs(pytester):
+    """At cpu scale the ImageNet rows skip saying both --gpu and --imagenet-root PATH."""
+    from pathlib import Path
+
+    pytester.makeconftest(CONFTEST)
+    source = Path(__file__).parent.parent / "claims" / "test_zhang_imagenet.py"
+    pytester.makepyfile(test_inner_imagenet=source.read_text(encoding="utf-8"))
+    res = pytester.runpytest("--scale", "cpu", "-rs", "--cache-dir", str(pytester.path / "cache"),
+                             "--report-dir", str(pytester.path / "rep"))
+    res.assert_outcomes(skipped=4)
+    res.stdout.fnmatch_lines(["*SKIPPED*runs at scale paper only; this session is --scale cpu "
+                              "(use --gpu --imagenet-root PATH)*"])
