@@ -126,3 +126,11 @@ def test_results_record_the_models_an_item_trained():
     (claim,) = results["claims"]
     assert claim["models"] == ["mlp1x512", "mypkg.nets:mlp2"]
     assert claim["items"][0]["models"] == ["mlp1x512", "mypkg.nets:mlp2"]
+
+
+def test_a_dataset_repr_is_one_short_line(make_dataset):
+    ds = make_dataset(n=500, shape=(1, 28, 28), n_test=100, name="digits")
+    assert repr(ds) == "Dataset('digits', train 500x(1, 28, 28), test 100, 10 classes, cpu)"
+    corrupted = rb.corrupt(make_dataset(raw=True), "random_labels", seed=0)
+    assert repr(corrupted).endswith(", raw images, corrupted)") and "\n" not in repr(corrupted)
+    assert "tensor(" not in repr(corrupted)
