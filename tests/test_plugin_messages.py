@@ -134,3 +134,37 @@ def test_a_dataset_repr_is_one_short_line(make_dataset):
     corrupted = rb.corrupt(make_dataset(raw=True), "random_labels", seed=0)
     assert repr(corrupted).endswith(", raw images, corrupted)") and "\n" not in repr(corrupted)
     assert "tensor(" not in repr(corrupted)
+
+
+def test_cache_info_counts_runs_and_size_by_model_dataset_and_scale(tmp_path, capsys):
+    import json
+
+    from rethinkbench.cli import main
+    from rethinkbench.suite.scales import get_scale
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    configs = [get_scale("smoke").config(model="mlp1x512", seed=s).to_dict() for s in (0, 1)]
+    configs.append(get_scale("cpu").config(model="inception_small").to_dict())
+    configs.append({**configs[0], "model": "mypkg.nets:mlp2", "width": 1.0})
+    for i, config in enumerate(configs):
+        (cache / f"{i:020x}.json").write_text(json.dumps({"config": config}))
+    (cache / f"{0:020x}.pt").write_bytes(b"\0" * 2048)
+    (cache / f"{9:020x}.json").write_text("{not json")
+    (cache / "notes.txt").write_text("not an entry")
+
+    assert main(["cache", "info", "--cache-dir", str(cache), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["entries"], info["unreadable"]) == (5, 1)
+    assert info["bytes"] == sum(p.stat().st_size for p in cache.iterdir() if p.name != "notes.txt")
+    assert [(g["model"], g["scale"], g["entries"]) for g in info["groups"]] == [
+        ("inception_small", "cpu", 1), ("mlp1x512", "smoke", 2), ("mypkg.nets:mlp2", "other", 1)]
+
+    assert main(["cache", "info", "--cache-dir", str(cache)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"5 cached run(s), ") and "(1 unreadable" in out[0]
+    assert out[1].split() == ["model", "dataset", "scale", "runs", "size"]
+    assert out[3].split()[:4] == ["mlp1x512", "mnist5k", "smoke", "2"]
+
+    assert main(["cache", "info", "--cache-dir", str(tmp_path / "none")]) == 0
+    assert "holds no runs" in capsys.readouterr().out
