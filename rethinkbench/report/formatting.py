@@ -1,12 +1,11 @@
-"""Display strings for the report: numbers, percentages, seconds, tolerances, verdict labels,
-anchors and CSS tokens. Pure functions of a value; the template makes no decisions about numbers."""
+"""Display strings for the report: numbers, percentages, seconds, tolerances, anchors and CSS
+tokens (verdict labels: verdicts.py). Pure functions of a value; the template makes no decisions about numbers."""
 
 from __future__ import annotations
 
 import json
 import math
 from typing import Any
-
 
 
 def format_number(value: Any, unit: str = "", *, signed: bool = False, none: str = "—") -> str:

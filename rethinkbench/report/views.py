@@ -7,7 +7,8 @@ from typing import Any
 from markupsafe import Markup
 
 from rethinkbench.report.figures import DRAWN_KINDS, FigureSpecError, draw_figure, sparkline_svg
-from rethinkbench.report.formatting import (anchor, canonical, css_token, format_number, format_percent, format_seconds, is_number, param_text, sign_css, text)
+from rethinkbench.report.formatting import (anchor, canonical, css_token, format_number, format_percent,
+                                            format_seconds, is_number, param_text, sign_css, text)
 
 _ABSENT = object()  # a config key a run does not have (distinct from a null value)
 
