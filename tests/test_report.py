@@ -319,7 +319,7 @@ def test_an_error_item_shows_its_message_and_is_never_not_reproduced(mixed_resul
         assert "says nothing about the paper" in note
         assert article.find_all(cls="badge")[0].text() == "error"
     attention = mixed_dom.find_all("div", "attention")[0]
-    assert "Not reproduced, partial, skipped or error" in attention.text()
+    assert "Not reproduced, partial, inconclusive, skipped or error" in attention.text()
     assert "RuntimeError: NaN loss at epoch 3" in attention.text()
     assert not [a for a in mixed_dom.find_all("article", "item")
                 if "v-not_reproduced" in a.classes and a.find_all(cls="error-note")]
