@@ -26,7 +26,7 @@ ROWS = {"random_labels_train_top1": 0.9520, "noreg_test_top1": 0.5980, "aug_test
 
 
 @pytest.mark.claim(IMAGENET)
-@pytest.mark.scales("paper")
+@pytest.mark.scales("paper", needs="--imagenet-root PATH")
 @pytest.mark.parametrize("row", sorted(ROWS))
 def test_imagenet_table2(claim, request, row):
     """H0: our Inception V3 number differs from the paper's Table 2 row by more than 2 points."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rethinkbench.suite import protocols
-from rethinkbench.suite.evidence import ClaimInfo, bootstrap_ratio_ci, spearman
+from rethinkbench.suite.evidence import ClaimInfo, bootstrap_ratio_ci, format_values, spearman
 from rethinkbench.suite.figspecs import bars, loss_curves, xy
 
 from known_failures import known_failure
@@ -272,8 +272,9 @@ def test_weight_decay_random_labels(claim, run, scale, seeds, model):
         claim.test = f"AlexNet fails: some seed below {need:.0%} train accuracy within the budget"
         known = known_failure(WD_RANDFIT.id, scale, res[0].config.dataset, model)
         claim.check(min(accs) < need, f"{model} with weight decay fitted random labels: train acc "
-                    f"{accs} (n={len(accs)})", known_failure=known)
+                    f"{format_values(accs)} (n={len(accs)})", known_failure=known)
     else:
         claim.test = f"every seed reaches ≥ {need:.0%} train accuracy on random labels with weight decay"
-        claim.check(min(accs) >= need, f"{model} with weight decay: train acc {accs} (n={len(accs)})")
+        claim.check(min(accs) >= need, f"{model} with weight decay: train acc {format_values(accs)} "
+                                       f"(n={len(accs)})")
 

@@ -3,6 +3,7 @@
     rethinkbench report RESULTS.json [-o DIR]
     rethinkbench compare BASELINE.json CURRENT.json [--timing-factor 2.0]
     rethinkbench cache clear [--cache-dir DIR]
+    rethinkbench cache info [--cache-dir DIR] [--json]
     rethinkbench list [--claims-dir DIR] [--json]
     rethinkbench --version
 
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _plan(argparse.Namespace(pytest_args=argv[1:]))
     parser = _build_parser()
     args = parser.parse_args(argv)
-    from rethinkbench.report.compare import ResultsError
+    from rethinkbench.report.results_io import ResultsError
 
     try:
         return args.handler(args)
@@ -111,11 +112,19 @@ def _build_parser() -> argparse.ArgumentParser:
     clear.add_argument("--cache-dir", type=Path, default=Path(DEFAULT_CACHE_DIR), metavar="DIR",
                        help=f"the cache directory (default: {DEFAULT_CACHE_DIR})")
     clear.set_defaults(handler=_cache_clear)
+    info = cache_commands.add_parser(
+        "info", help="what the cache holds: runs and size, by model, dataset and scale",
+        description="Count the cached runs and their size on disk, by model, dataset and scale "
+                    "(read only).")
+    info.add_argument("--cache-dir", type=Path, default=Path(DEFAULT_CACHE_DIR), metavar="DIR",
+                      help=f"the cache directory (default: {DEFAULT_CACHE_DIR})")
+    info.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    info.set_defaults(handler=_cache_info)
     return parser
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rethinkbench.report.compare import load_results
+    from rethinkbench.report.results_io import load_results
     from rethinkbench.report import write_report
 
     results = load_results(args.results)
@@ -193,6 +202,20 @@ def _cache_clear(args: argparse.Namespace) -> int:
         print(f"removed {removed} cached run{'s' if removed != 1 else ''} from {args.cache_dir}")
     else:
         print(f"cleared the cache at {args.cache_dir}")
+    return EXIT_OK
+
+
+def _cache_info(args: argparse.Namespace) -> int:
+    import json
+
+    # Lazy: the cache module belongs to the training side of the package.
+    from rethinkbench.suite.cacheinfo import cache_info, format_cache_info
+
+    if args.cache_dir.exists() and not args.cache_dir.is_dir():
+        print(f"rethinkbench cache info: error: {args.cache_dir} is not a directory", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    info = cache_info(args.cache_dir)
+    print(json.dumps(info, indent=1) if args.json else format_cache_info(info))
     return EXIT_OK
 
 

@@ -43,8 +43,9 @@ def _claims(tmp_path, env, *args):
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     took = time.perf_counter() - start
-    # Whether the tiny CNN reproduces a claim is a finding, not the harness's business: exit 0 or 1.
-    assert proc.returncode in (0, 1), (f"exit {proc.returncode} after {took:.0f} s\n"
+    # Whether the tiny CNN reproduces a claim is a finding, not the harness's business; at smoke
+    # scale a rejection is inconclusive and fails nothing, so anything but exit 0 is an error.
+    assert proc.returncode == 0, (f"exit {proc.returncode} after {took:.0f} s\n"
                                        f"{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     print(f"{' '.join(args)}: {took:.1f} s")
     return proc, json.loads((tmp_path / "reports" / "results.json").read_text())
@@ -59,7 +60,7 @@ def _check_session(proc, rj, model, dataset):
             assert f"{cid} is about the paper's own networks" in item["reason"]
             assert f"--model {model} is not one of them" in item["reason"]
     for cid in ("Z-F1a-fit", "Z-T1-rand-chance"):   # ran on the plugin model: a verdict, never an error
-        assert claims[cid]["verdict"] in ("reproduced", "not_reproduced", "partial"), claims[cid]
+        assert claims[cid]["verdict"] in ("reproduced", "inconclusive"), claims[cid]
         assert all(i["params"]["model"] == model for i in claims[cid]["items"])
     assert len(claims["Z-F1a-fit"]["items"]) == 5
     assert (rj["model"], rj["dataset"], rj["scale"]) == (model, dataset, "smoke")

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from rethinkbench.cli import main as cli_main
-from rethinkbench.report.compare import check_results
+from rethinkbench.report.results_io import check_results
 
 pytestmark = pytest.mark.usefixtures("warm")
 
@@ -137,7 +137,8 @@ def items_of(results) -> dict:
 def test_errors_end_to_end(pt, capsys):
     """One session over CLAIMS (each inner session costs seconds), checked at every stage."""
     pt.makepyfile(test_inner_error_claims=CLAIMS)
-    res = pt.runpytest("--scale", "smoke", *dirs(pt))
+    # cpu: at smoke scale a rejection is inconclusive (test_smoke_honest.py); nothing here trains.
+    res = pt.runpytest("--scale", "cpu", *dirs(pt))
     results = json.loads((pt.path / "rep" / "results.json").read_text())
     harness_errors_are_errors_and_rejections_are_not_reproduced(res, results)
     the_traceback_stays_in_pytest_output_not_in_results(res, results)
@@ -193,10 +194,10 @@ def the_traceback_stays_in_pytest_output_not_in_results(res, results):
 def the_terminal_table_says_error(res):
     res.stdout.fnmatch_lines([
         "*rethinkbench claims*",
-        "T-usage *smoke*UsageError: unknown model 'mlp9'; known: mlp1x512, mlp3x512*error (0/1)",
-        "T-setup *smoke*RuntimeError: fixture broke*error (0/1)",
-        "T-check *smoke  x=0.5 *not_reproduced (0/1)",
-        "T-mixed *smoke*KeyError: 'model'*error (1/2)",
+        "T-usage *cpu*UsageError: unknown model 'mlp9'; known: mlp1x512, mlp3x512*error (0/1)",
+        "T-setup *cpu*RuntimeError: fixture broke*error (0/1)",
+        "T-check *cpu *x=0.5 *not reproduced (0/1)",
+        "T-mixed *cpu*KeyError: 'model'*error (1/2)",
         "7 item(s) ended in an error: a failure of rethinkbench or its setup, not evidence about "
         "the paper (tracebacks above)",
     ])
@@ -235,7 +236,11 @@ def compare_fails_on_the_sessions_error_whatever_the_baseline(pt, results, befor
                                         "mlp3x512)"]
 
 
-def test_a_missing_dataset_is_an_error(pt, tmp_path):
+def test_a_missing_dataset_is_an_error(pt, tmp_path, monkeypatch):
+    """Data that vanishes after the configure-time check (test_first_hour.py) is an error."""
+    import rethinkbench.suite.plugin.state as state
+
+    monkeypatch.setattr(state, "missing_dataset", lambda name, root: None)
     pt.makepyfile(test_inner_missing_data='''
         import pytest
         from rethinkbench.suite.evidence import ClaimInfo

@@ -189,7 +189,7 @@ def small_key() -> str:
 
 def test_claim_session_outcomes_and_summary(claim_session):
     pt, res, _ = claim_session
-    res.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
+    res.assert_outcomes(passed=2, xfailed=3, skipped=1)
     out = res.stdout.str()
     assert "rethinkbench claims" in out
     assert "runs: 1 trained, 0 from the cache" in out
@@ -234,15 +234,17 @@ def test_verdicts_reasons_and_measurements(claim_session):
     assert m["n"] == 1 and m["values"] == [m["value"]] and m["paper"] == 1.0
     assert m["tolerance"] == {"abs": 0.5} and 0 < m["value"] <= 1
 
+    # Smoke scale: a claim's rejection is inconclusive, an xfail to pytest (test_first_hour.py);
+    # at cpu scale the same is "not reproduced" (test_error_verdict.py).
     (item,) = claims["T-fail"]["items"]
-    assert claims["T-fail"]["verdict"] == "not_reproduced"
-    assert (item["outcome"], item["verdict"]) == ("failed", "not_reproduced")
-    assert "T-fail rejected: train acc" in item["reason"]
+    assert claims["T-fail"]["verdict"] == "inconclusive"
+    assert (item["outcome"], item["verdict"]) == ("inconclusive", "inconclusive")
+    assert item["reason"].startswith("inconclusive at smoke scale: T-fail rejected: train acc")
     assert "value" in item["measured"]["final_train_acc"]
 
     (item,) = claims["T-xfail"]["items"]
-    assert claims["T-xfail"]["verdict"] == "not_reproduced"
-    assert (item["outcome"], item["verdict"]) == ("xfailed", "not_reproduced")
+    assert claims["T-xfail"]["verdict"] == "inconclusive"
+    assert (item["outcome"], item["verdict"]) == ("inconclusive", "inconclusive")
     assert "T-xfail not reproduced: test acc" in item["reason"]
     assert "final_test_acc" in item["measured"], "measured before not_reproduced() is kept"
 
@@ -252,9 +254,9 @@ def test_verdicts_reasons_and_measurements(claim_session):
     assert "needs ImageNet" in item["reason"] and item["runs"] == []
 
     mixed = claims["T-mixed"]
-    assert mixed["verdict"] == "partial"
+    assert mixed["verdict"] == "inconclusive"
     assert [(i["params"], i["verdict"]) for i in mixed["items"]] == [
-        ({"need": 0.0}, "reproduced"), ({"need": 2.0}, "not_reproduced")]
+        ({"need": 0.0}, "reproduced"), ({"need": 2.0}, "inconclusive")]
 
 
 def test_second_session_comes_from_the_cache_and_no_cache_trains_again(claim_session):
@@ -263,7 +265,7 @@ def test_second_session_comes_from_the_cache_and_no_cache_trains_again(claim_ses
     assert entry.exists() and (pt.path / "cache" / ".gitignore").exists()
 
     again = pt.runpytest("--scale", "smoke", *dirs(pt))
-    again.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
+    again.assert_outcomes(passed=2, xfailed=3, skipped=1)
     assert "runs: 0 trained, 1 from the cache" in again.stdout.str()
     rj = results(pt)
     assert rj["runs"][small_key()]["cached"] is True
@@ -272,7 +274,7 @@ def test_second_session_comes_from_the_cache_and_no_cache_trains_again(claim_ses
 
     stamp = entry.stat().st_mtime_ns
     fresh = pt.runpytest("--scale", "smoke", "--no-cache", *dirs(pt))
-    fresh.assert_outcomes(passed=2, failed=2, xfailed=1, skipped=1)
+    fresh.assert_outcomes(passed=2, xfailed=3, skipped=1)
     assert "runs: 1 trained, 0 from the cache" in fresh.stdout.str()
     assert results(pt)["runs"][small_key()]["cached"] is False
     assert entry.stat().st_mtime_ns == stamp, "--no-cache wrote the cache"
@@ -329,7 +331,12 @@ def test_dataset_option_runs_the_claims_on_other_data(pt, fake_cifar10):
     assert [r["config"]["dataset"] for r in rj["runs"].values()] == ["cifar10"]
 
 
-def test_missing_dataset_fails_naming_the_path(pt, tmp_path):
+def test_missing_dataset_fails_naming_the_path(pt, tmp_path, monkeypatch):
+    """Files that vanish after the configure-time check (test_first_hour.py) still fail the test
+    that loads them, naming the path."""
+    import rethinkbench.suite.plugin.state as state
+
+    monkeypatch.setattr(state, "missing_dataset", lambda name, root: None)
     pt.makepyfile(test_missing="def test_d(dataset):\n    pass\n")
     missing = tmp_path / "empty-root"
     res = pt.runpytest("--dataset", "cifar10", f"--data-root={missing}", *dirs(pt))

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 import report_samples as samples
 from report_samples import with_changes
-from rethinkbench.report.compare import ResultsError, check_results, load_results, results_schema
+from rethinkbench.report.results_io import ResultsError, check_results, load_results, results_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = sorted((ROOT / "reports" / "baselines").glob("*.json"))
@@ -75,7 +75,7 @@ def run(**fields):
     return lambda r: r["runs"][RUN].update(fields)
 
 
-VERDICTS = '"reproduced", "not_reproduced", "partial", "skipped", "error"'
+VERDICTS = '"reproduced", "not_reproduced", "partial", "inconclusive", "skipped", "error"'
 
 
 @pytest.mark.parametrize("change, message", [
@@ -99,9 +99,9 @@ VERDICTS = '"reproduced", "not_reproduced", "partial", "skipped", "error"'
     (lambda r: r["claims"][0].update(verdict="passed"),
      f"claims[0].verdict: expected one of {VERDICTS}, got 'passed' (a string)"),
     (item(verdict="partial"), f'{ITEM}.verdict: expected one of "reproduced", "not_reproduced", '
-                              "\"skipped\", \"error\", got 'partial' (a string)"),
+                              "\"inconclusive\", \"skipped\", \"error\", got 'partial' (a string)"),
     (item(outcome="ok"), f'{ITEM}.outcome: expected one of "passed", "failed", "xfailed", '
-                         "\"xpassed\", \"skipped\", \"error\", got 'ok' (a string)"),
+                         "\"xpassed\", \"inconclusive\", \"skipped\", \"error\", got 'ok' (a string)"),
     (item(outcome="error"), f"{ITEM}.verdict: expected 'error' (an item whose outcome is error has "
                             "the verdict error), got 'reproduced' (a string)"),
     (lambda r: (item(verdict="error")(r), r["claims"][0].update(verdict="error")),

@@ -93,8 +93,9 @@ def env_pytester(pytester, monkeypatch):
 def test_n2_on_a_fresh_cache_matches_n0_and_trains_each_run_once(env_pytester, monkeypatch, tmp_path):
     res0, results0, trained0 = _session(env_pytester, monkeypatch, tmp_path, "n0", "-n", "0")
     res2, results2, trained2 = _session(env_pytester, monkeypatch, tmp_path, "n2", "-n", "2")
-    assert res0.ret == res2.ret == pytest.ExitCode.TESTS_FAILED   # X-own fails on purpose
-    res2.assert_outcomes(passed=4, failed=2)
+    # X-own is rejected on purpose: at smoke scale inconclusive, an xfail that fails nothing.
+    assert res0.ret == res2.ret == pytest.ExitCode.OK
+    res2.assert_outcomes(passed=4, xfailed=2)
     assert _items(results2) == _items(results0)
     assert len(_items(results2)) == 6
     assert set(results2["runs"]) == set(results0["runs"])

@@ -213,6 +213,22 @@ class ResultsCache:
             return 0
         return sum(1 for p in self.dir.iterdir() if _ENTRY.fullmatch(p.name))
 
+    def entries(self) -> Iterator[tuple[Path, dict | None, int]]:
+        """Every stored run: (its .json path, its config or None when unreadable, the bytes of its
+        .json and .pt together). Reads only; a missing directory has none."""
+        if not self.dir.is_dir():
+            return
+        for p in sorted(self.dir.iterdir()):
+            if not _ENTRY.fullmatch(p.name):
+                continue
+            weights = p.with_suffix(".pt")
+            try:
+                size = p.stat().st_size + (weights.stat().st_size if weights.exists() else 0)
+                config = json.loads(p.read_text(encoding="utf-8")).get("config")
+            except (OSError, ValueError, AttributeError):   # unreadable: a miss, counted as such
+                config, size = None, (p.stat().st_size if p.exists() else 0)
+            yield p, config if isinstance(config, dict) else None, size
+
     def ensure_dir(self) -> None:
         """Create the cache directory if absent, atomically with its .gitignore and marker.
 

@@ -96,6 +96,15 @@ class Dataset:
                                 f"{'s' if bad != 1 else ''} (NaN or inf) out of {x.numel()}; fix or "
                                 f"drop those images")
 
+    def __repr__(self) -> str:
+        """`Dataset('mnist5k', train 4000x(1, 28, 28), test 1000, 10 classes, cpu)`: shapes, not
+        the tensors (the generated repr printed every pixel)."""
+        extras = [what for what, t in (("raw images", self.x_train_raw), ("corrupted", self.corrupted))
+                  if t is not None]
+        return (f"Dataset({self.name!r}, train {self.n_train}x{self.in_shape}, test "
+                f"{self.x_test.shape[0]}, {self.num_classes} classes, {self.x_train.device}"
+                + "".join(f", {e}" for e in extras) + ")")
+
     @property
     def in_shape(self) -> tuple[int, int, int]:
         return tuple(self.x_train.shape[1:])

@@ -16,7 +16,8 @@ A model factory is ``f(in_shape, num_classes, width) -> nn.Module`` (optionally 
 keyword); a dataset loader is ``f(seed, root) -> rb.Dataset``. A plugin's version (its ``version``
 attribute, else a hash of its source) enters every run's cache key, so changed code retrains.
 """
-from rethinkbench.registry.core import (DATASET_GROUP, MODEL_GROUP, DatasetPlugin, ModelPlugin, build_model,
+from rethinkbench.registry.lookup import DATASET_GROUP, MODEL_GROUP
+from rethinkbench.registry.core import (DatasetPlugin, ModelPlugin, build_model,
                                         build_plugin_model, check_model, config_plugins, entry_points,
                                         load_dataset, load_plugin_dataset, reset, resolve_dataset,
                                         resolve_model)

@@ -7,13 +7,8 @@ plugin calls it at the start of every session.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.metadata
 import inspect
 import math
-import os
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -25,11 +20,11 @@ from rethinkbench.harness import data as builtin_data
 from rethinkbench.harness import models as builtin_models
 from rethinkbench.harness.data import DATASETS, Dataset, balanced_subset, default_data_root, subset
 from rethinkbench.harness.models import MODELS, PAPER_LR
+from rethinkbench.registry.checks import CHECK_EXAMPLES, check_forward, check_in_shape
+from rethinkbench.registry.lookup import entry_points, ep_text, import_attr, unknown_message
+from rethinkbench.registry.versions import plugin_version
 
-MODEL_GROUP = "rethinkbench.models"
-DATASET_GROUP = "rethinkbench.datasets"
 CUSTOM_PREFIX = "custom:"   # in-memory datasets (rb.train(cfg, dataset=...)), cached by that id
-CHECK_EXAMPLES = 2          # inputs of the forward-pass check
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,7 @@ class ModelPlugin(_Plugin):
         like the built-in models (train() seeds it inside a fork)."""
         if self.builtin:
             return builtin_models.build_model(self.name, in_shape, num_classes, width, dropout)
-        in_shape = _check_in_shape(self, in_shape)
+        in_shape = check_in_shape(self, in_shape)
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
             raise UsageError(f"width multiplier must be a positive number, got {width!r}")
         kwargs = {}
@@ -95,7 +90,7 @@ class ModelPlugin(_Plugin):
                 setattr(net, attr, value)
         shape_key = (self.name, self.version, in_shape, int(num_classes), float(width), float(dropout))
         if shape_key not in _CHECKED:
-            _check_forward(self, net, in_shape, int(num_classes), None)
+            check_forward(self, net, in_shape, int(num_classes), None)
             _CHECKED.add(shape_key)
         return net
 
@@ -194,78 +189,22 @@ def _find(kind: str, name: str):
         if not module_name or not attr or " " in name:
             raise UsageError(f"{kind} plugin {name!r}: an import path is module:attr, e.g. "
                              f"{'mypkg.nets:resnet_small' if kind == 'model' else 'mypkg.data:load'}")
-        obj = _import(kind, name, module_name, attr)
+        obj = import_attr(kind, name, module_name, attr)
         return _plugin(kind, name, obj, "import path", "import path")
     matches = [ep for ep in entry_points(kind) if ep.name == name]
     if not matches:
         raise UsageError(unknown_message(kind, name))
     if len(matches) > 1:
         raise UsageError(f"{kind} plugin {name!r} is registered by more than one entry point: "
-                         f"{'; '.join(_ep_text(ep) for ep in matches)}; uninstall one, or use an "
+                         f"{'; '.join(ep_text(ep) for ep in matches)}; uninstall one, or use an "
                          f"import path (module:attr)")
     ep = matches[0]
     try:
         obj = ep.load()
     except Exception as exc:
-        raise UsageError(f"{kind} plugin {name!r} ({_ep_text(ep)}) could not be loaded: "
+        raise UsageError(f"{kind} plugin {name!r} ({ep_text(ep)}) could not be loaded: "
                          f"{type(exc).__name__}: {exc}") from exc
-    return _plugin(kind, name, obj, "entry point", _ep_text(ep))
-
-
-def entry_points(kind: str) -> list:
-    """The installed entry points of the group for `kind` ("model" or "dataset"), one per
-    (name, value) (a distribution seen twice on sys.path is listed once), sorted by name."""
-    group = MODEL_GROUP if kind == "model" else DATASET_GROUP
-    seen, out = set(), []
-    for ep in importlib.metadata.entry_points(group=group):
-        if (ep.name, ep.value) not in seen:
-            seen.add((ep.name, ep.value))
-            out.append(ep)
-    return sorted(out, key=lambda ep: ep.name)
-
-
-def _ep_text(ep) -> str:
-    dist = getattr(ep, "dist", None)
-    where = f" from {dist.name} {dist.version}" if dist is not None else ""
-    return f"entry point {ep.name} = {ep.value}{where}"
-
-
-def unknown_message(kind: str, name: str) -> str:
-    """`unknown model 'x'; built-in: ...; installed plugins: ...; to use your own: ...`."""
-    builtins = MODELS if kind == "model" else DATASETS
-    group = MODEL_GROUP if kind == "model" else DATASET_GROUP
-    installed = [ep.name for ep in entry_points(kind)]
-    if kind == "model":
-        own = ("pass an import path module:factory (a function (in_shape, num_classes, width) -> "
-               "nn.Module), e.g. --model mypkg.nets:resnet_small")
-    else:
-        own = ("pass an import path module:loader (a function (seed, root) -> rb.Dataset), e.g. "
-               "--dataset mypkg.data:load, or train on an in-memory rb.Dataset with "
-               "rb.train(cfg, dataset=...) and dataset='custom:<id>'")
-    return (f"unknown {kind} {name!r}; built-in: {', '.join(builtins)}; installed plugins (entry "
-            f"point group {group}): {', '.join(installed) or 'none'}. To use your own, {own}, or "
-            f"register it as an entry point in the group {group} (docs/plugins.md); "
-            f"`rethinkbench list` prints every name")
-
-
-def _import(kind: str, name: str, module_name: str, attr: str):
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise UsageError(f"{kind} plugin {name!r}: cannot import module {module_name!r} ({exc}); "
-                         f"install the package that provides it, or put the folder that holds it "
-                         f"on PYTHONPATH") from exc
-    except Exception as exc:
-        raise UsageError(f"{kind} plugin {name!r}: importing module {module_name!r} failed: "
-                         f"{type(exc).__name__}: {exc}") from exc
-    obj = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise UsageError(f"{kind} plugin {name!r}: module {module_name!r} has no attribute "
-                             f"{attr!r}") from None
-    return obj
+    return _plugin(kind, name, obj, "entry point", ep_text(ep))
 
 
 def _plugin(kind: str, name: str, obj, source: str, origin: str):
@@ -284,7 +223,7 @@ def _plugin(kind: str, name: str, obj, source: str, origin: str):
         except TypeError:
             raise UsageError(f"{kind} plugin {name!r}: a {what} must take ({', '.join(params)}) "
                              f"positionally; {getattr(obj, '__name__', what)}{sig} does not") from None
-    version = _version(kind, name, obj)
+    version = plugin_version(kind, name, obj)
     if kind == "dataset":
         return DatasetPlugin(name, obj, source, origin, version)
     lr = getattr(obj, "default_lr", None)
@@ -306,91 +245,6 @@ def _builtin(kind: str, name: str):
                          "rethinkbench", None)
 
 
-# ----------------------------------------------------------------------------- versions
-
-def _version(kind: str, name: str, obj) -> str:
-    """The plugin's `version` attribute (str or int; bump it to retrain), else "sha256:<12 hex>"
-    of its source: every .py file of the outermost regular package that defines it, or its one
-    file for a top-level module."""
-    v = getattr(obj, "version", None)
-    if v is not None:
-        if isinstance(v, bool) or not isinstance(v, (str, int)) or str(v).strip() == "":
-            raise UsageError(f"{kind} plugin {name!r}: version must be a non-empty str or an int, "
-                             f"got {v!r}")
-        return str(v)
-    files = _source_files(obj)
-    if not files:
-        raise UsageError(f"{kind} plugin {name!r} has no source file to hash for its version; "
-                         f"set one on it (e.g. `{getattr(obj, '__name__', 'factory')}.version = \"1\"`)")
-    h = hashlib.sha256()
-    base = os.path.commonpath([str(f.parent) for f in files])
-    for f in files:
-        h.update(os.path.relpath(f, base).encode() + b"\0")
-        h.update(f.read_bytes() + b"\0")
-    return "sha256:" + h.hexdigest()[:12]
-
-
-def _source_files(obj) -> list[Path]:
-    module = inspect.getmodule(obj)
-    if module is None or not getattr(module, "__file__", None):
-        return []
-    parts = module.__name__.split(".")
-    for i in range(1, len(parts)):   # the outermost package with an __init__.py (not a namespace)
-        pkg = sys.modules.get(".".join(parts[:i]))
-        pkg_file = getattr(pkg, "__file__", None)
-        if pkg_file and Path(pkg_file).name == "__init__.py":
-            root = Path(pkg_file).parent
-            return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    if Path(module.__file__).name == "__init__.py":   # the package itself
-        root = Path(module.__file__).parent
-        return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
-    path = Path(module.__file__)
-    return [path] if path.suffix == ".py" and path.exists() else []
-
-
-# ----------------------------------------------------------------------------- checks
-
-def _check_in_shape(plugin, in_shape) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(s) for s in in_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise UsageError(f"in_shape must be (C, H, W), got {in_shape!r}")
-    return shape
-
-
-def _check_forward(plugin, net, in_shape, num_classes: int, examples) -> None:
-    """One eval-mode forward pass on CHECK_EXAMPLES inputs (the dataset's own when given, else
-    fixed random ones that touch no global RNG): the output must be (N, num_classes) and finite."""
-    if examples is None:
-        gen = torch.Generator().manual_seed(0)
-        examples = torch.randn((CHECK_EXAMPLES, *in_shape), generator=gen)
-    device = next((p.device for p in net.parameters()), torch.device("cpu"))
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            out = net(examples.to(device))
-    except Exception as exc:
-        raise UsageError(f"model plugin {plugin.name!r}: the forward pass failed on "
-                         f"{examples.shape[0]} inputs of shape {tuple(in_shape)}: "
-                         f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        net.train(was_training)
-    n = examples.shape[0]
-    if not isinstance(out, torch.Tensor):
-        raise UsageError(f"model plugin {plugin.name!r}: the forward pass returned a "
-                         f"{type(out).__name__}, not a tensor of logits ({n}, {num_classes})")
-    if tuple(out.shape) != (n, num_classes):
-        raise UsageError(f"model plugin {plugin.name!r}: output shape {tuple(out.shape)} for {n} "
-                         f"inputs of shape {tuple(in_shape)}; expected ({n}, {num_classes}), one "
-                         f"logit per class (num_classes={num_classes})")
-    if not bool(torch.isfinite(out).all()):
-        raise UsageError(f"model plugin {plugin.name!r}: the forward pass gave non-finite outputs "
-                         f"(NaN or inf) on {n} inputs of shape {tuple(in_shape)}")
-
-
 def check_model(name: str, in_shape, num_classes: int, width: float = 1.0, examples=None) -> ModelPlugin:
     """Resolve model `name`, build it for (in_shape, num_classes, width) and run one forward pass
     on `examples` (a few inputs of the dataset; random ones if None), before any training. The
@@ -399,7 +253,7 @@ def check_model(name: str, in_shape, num_classes: int, width: float = 1.0, examp
     with torch.random.fork_rng(devices=[]):
         net = plugin.build(in_shape, num_classes, width)
         if examples is not None:
-            _check_forward(plugin, net, tuple(in_shape), int(num_classes), examples[:CHECK_EXAMPLES])
+            check_forward(plugin, net, tuple(in_shape), int(num_classes), examples[:CHECK_EXAMPLES])
     return plugin
 
 

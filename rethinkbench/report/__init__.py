@@ -1,5 +1,6 @@
-"""Results, after the fact: ``results.json`` read, checked against its schema, compared with a
-baseline (compare.py, tolerance.py) and rendered to HTML (render.py, figures.py, templates/).
+"""Results, after the fact: ``results.json`` read and checked against its schema (results_io.py),
+compared with a baseline (compare.py, with rows.py, timing.py, tolerance.py) and rendered to HTML
+(render.py, with views.py, formatting.py, figures.py, templates/); verdicts.py names the verdicts.
 
     from rethinkbench.report import write_report
     path = write_report("reports/results.json", "reports/")   # -> reports/index.html

@@ -158,6 +158,16 @@ def is_rejection(exc: BaseException) -> bool:
     return isinstance(exc, AssertionError) or getattr(exc, _REJECTED, False) is True
 
 
+def format_values(values, digits: int = 4) -> str:
+    """Per-seed numbers for a message: `[0.645, 1, 0.9844]`, not `[0.6449999809265137, ...]`;
+    None or NaN (never reached) reads `never`."""
+    def one(v):
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            return "never"
+        return f"{v:.{digits}g}"
+    return "[" + ", ".join(one(_plain(v)) for v in values) + "]"
+
+
 def format_measure(m: dict) -> str:
     """`0.9934±0.0021(n=3)`. Without an sd (fewer than two finite values) no ± part: `0.9934`
     for one seed, `12(n=2)` when one of two seeds gave no number."""

@@ -121,8 +121,11 @@ def collect_claims(claims_dir: Path) -> list[dict]:
     for item in collect_claim_items(claims_dir):
         info = item.get_closest_marker("claim").args[0]
         entry = claims.setdefault(info.id, {"id": info.id, "title": info.title,
-                                            "module": item.path.name, "generic": False})
+                                            "module": item.path.name, "generic": False,
+                                            "trains": False})
         entry["generic"] |= item.get_closest_marker("models") is not None
+        # A claim that takes the `run` fixture trains networks, if not --model's then its own.
+        entry["trains"] |= "run" in getattr(item, "fixturenames", ())
         if info.paper_specific:
             entry["paper_specific"] = info.paper_specific
     return list(claims.values())
@@ -157,7 +160,9 @@ def format_listing(data: dict) -> str:
         width = max((len(c["id"]) for c in data["claims"]), default=0)
         for c in data["claims"]:
             scope = ("paper's networks only" if c.get("paper_specific") else
-                     "runs on --model" if c["generic"] else "trains no --model network")
+                     "runs on --model" if c["generic"] else
+                     "trains the networks it names, not --model" if c.get("trains") else
+                     "trains no network")
             lines.append(f"  {c['id']:<{width}}  {c['title']}  [{scope}]")
     return "\n".join(lines)
 

@@ -13,11 +13,10 @@ from pathlib import Path
 
 from rethinkbench.base.version import __version__
 from rethinkbench.base.provenance import provenance
+from rethinkbench.report.verdicts import VERDICT_OF, claim_verdict, verdict_label
 
 SCHEMA = 1
 PROPERTY = "rethinkbench"
-VERDICT_OF = {"passed": "reproduced", "failed": "not_reproduced", "xfailed": "not_reproduced",
-              "xpassed": "reproduced", "skipped": "skipped", "error": "error"}
 
 
 class ResultsSession:
@@ -33,6 +32,10 @@ class ResultsSession:
         self.trained = 0
         self.cached = 0
         self.unreported: list[str] = []       # collected tests that never delivered a report
+        self.selection: dict | None = None    # what was asked for: args, -k, -m, selected node ids
+        self.interrupted = False              # Ctrl-C: the file holds only what finished
+        self.finished = 0                     # selected tests that reported a result
+        self.kept_previous = False            # the complete results.json this partial one did not replace
 
     # ------------------------------------------------------------------ collecting
     def add(self, payload: dict, outcome: str, reason: str, duration: float) -> None:
@@ -40,6 +43,12 @@ class ResultsSession:
         entry = self.claims.setdefault(info["id"], {**info, "verdict": None, "items": []})
         item = dict(payload["evidence"])
         item.update(outcome=outcome, verdict=VERDICT_OF[outcome], reason=reason, duration=duration)
+        # The networks the item trained (a plugin's module:factory too), whatever --model was.
+        models = sorted({run["config"]["model"] for run in payload.get("runs", {}).values()
+                         if isinstance(run.get("config"), dict) and run["config"].get("model")})
+        if models:
+            item["models"] = models
+            entry["models"] = sorted(set(entry.get("models", [])) | set(models))
         entry["items"].append(item)
         for key, run in payload.get("runs", {}).items():
             if key not in self.runs:
@@ -54,17 +63,7 @@ class ResultsSession:
     # ------------------------------------------------------------------ verdicts
     @staticmethod
     def claim_verdict(items: list[dict]) -> str:
-        verdicts = {i["verdict"] for i in items}
-        if "error" in verdicts:
-            return "error"
-        ran = verdicts - {"skipped"}
-        if not ran:
-            return "skipped"   # every variant skipped: shown as a problem, not a pass
-        if ran == {"reproduced"}:
-            return "reproduced"
-        if ran == {"not_reproduced"}:
-            return "not_reproduced"
-        return "partial"
+        return claim_verdict(i["verdict"] for i in items)
 
     def results(self) -> dict:
         claims = []
@@ -79,12 +78,18 @@ class ResultsSession:
                 **({"not_comparable": self.not_comparable} if self.not_comparable else {}),
                 "provenance": provenance(self.device),
                 "claims": claims, "runs": self.runs,
-                **({"unreported": list(self.unreported)} if self.unreported else {})}
+                **({"unreported": list(self.unreported)} if self.unreported else {}),
+                **({"selection": self.selection} if self.selection is not None else {}),
+                **({"interrupted": True, "progress": {
+                    "selected": len((self.selection or {}).get("items", [])),
+                    "finished": self.finished}} if self.interrupted else {})}
 
     # ------------------------------------------------------------------ output
     def write(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "results.json"
+        if self.interrupted:
+            self.kept_previous = keep_complete_previous(directory)
         write_json_atomic(path, self.results())
         return path
 
@@ -92,6 +97,7 @@ class ResultsSession:
         """One row per claim; a claim with an errored item shows that error instead of numbers,
         and a closing line says an error is the harness's failure, not the paper's."""
         rows = [("claim", "scale", "measured", "verdict")]
+        rejected = []
         errors = 0
         for cid, entry in self.claims.items():
             items = entry["items"]
@@ -103,14 +109,42 @@ class ResultsSession:
             else:
                 measured = "; ".join(i.get("summary", "") for i in items if i.get("summary"))
             n_ok = sum(i["verdict"] == "reproduced" for i in items)
-            rows.append((cid, self.scale, _clip(measured, 70), f"{verdict} ({n_ok}/{len(items)})"))
+            rows.append((cid, self.scale, _clip(measured, 70),
+                         f"{verdict_label(verdict)} ({n_ok}/{len(items)})"))
+            rejected += [i for i in items if i["verdict"] in ("not_reproduced", "inconclusive")]
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
         lines = [fmt(rows[0]), fmt(tuple("-" * w for w in widths))] + [fmt(r) for r in rows[1:]]
+        for item in rejected:   # one line each: what the claim measured when it said no
+            why = (item.get("reason") or "").strip().splitlines()
+            line, label = why[0] if why else item["nodeid"], verdict_label(item["verdict"])
+            lines.append(_clip(line if label in line else f"{label}: {line}", 200))
         if errors:
             lines.append(f"{errors} item(s) ended in an error: a failure of rethinkbench or its "
                          f"setup, not evidence about the paper (tracebacks above)")
         return lines
+
+
+PREVIOUS = ("results.previous.json", "index.previous.html")
+
+
+def keep_complete_previous(directory: Path) -> bool:
+    """Before an interrupted session writes its partial results: a complete results.json (and its
+    index.html) already there is renamed to results.previous.json / index.previous.html, never
+    overwritten by a partial one. A previous file that was itself partial is just replaced (the
+    last complete one, if any, is already kept). True when something was kept."""
+    path = directory / "results.json"
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):   # none, or unreadable: nothing complete to keep
+        return False
+    if not isinstance(previous, dict) or previous.get("interrupted"):
+        return False
+    os.replace(path, directory / PREVIOUS[0])
+    html = directory / "index.html"
+    if html.exists():
+        os.replace(html, directory / PREVIOUS[1])
+    return True
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

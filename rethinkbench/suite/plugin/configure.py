@@ -23,8 +23,9 @@ def pytest_configure(config):
                                        "rethinkbench.suite.evidence.ClaimInfo `info`")
     config.addinivalue_line("markers", "models(default=[...], cpu=[...], paper=[...], smoke=[...]): "
                                        "parametrize the test's `model` argument with the scale's list")
-    config.addinivalue_line("markers", "scales(*names): run only at these scales (smoke, cpu, "
-                                       "paper); skipped elsewhere with the reason")
+    config.addinivalue_line("markers", "scales(*names, needs=''): run only at these scales (smoke, "
+                                       "cpu, paper); skipped elsewhere with the reason, naming the "
+                                       "options in `needs` too (e.g. '--imagenet-root PATH')")
     config.addinivalue_line("markers", "requires(*features): the claim needs a model that takes "
                                        "`dropout` ('dropout') or a dataset with uncropped images "
                                        "('raw_images'); skipped, with the reason, for a plugin without")

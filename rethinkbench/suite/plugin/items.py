@@ -40,9 +40,12 @@ def pytest_collection_modifyitems(config, items):
             _skip_for_plugins(item, m.args[0], state)
         s = item.get_closest_marker("scales")
         if s is not None and scale not in s.args:
+            # `needs`: what else the test needs at that scale (ImageNet's --imagenet-root PATH),
+            # so that the skip names every option that would run it.
+            needs = f" {s.kwargs['needs']}" if s.kwargs.get("needs") else ""
             item.add_marker(pytest.mark.skip(
                 reason=f"runs at scale {'/'.join(s.args)} only; this session is --scale {scale} "
-                       f"(use {'--gpu' if 'paper' in s.args else '--scale ' + s.args[0]})"))
+                       f"(use {'--gpu' if 'paper' in s.args else '--scale ' + s.args[0]}{needs})"))
 
 
 def _skip_for_plugins(item, info: ClaimInfo, state) -> None:

@@ -1,10 +1,12 @@
 """What each claim item's report becomes in results.json: its evidence, runs and outcome, decided
-where the exception is at hand (reproduced, not reproduced, or an error of the tool)."""
+where the exception is at hand (reproduced, not reproduced, inconclusive at smoke scale, or an
+error of the tool)."""
 from __future__ import annotations
 
 import pytest
 
 from rethinkbench.suite.evidence import is_rejection
+from rethinkbench.suite.plugin.keys import STATE_KEY
 from rethinkbench.suite.runner import EVIDENCE_KEY, RUNS_KEY
 from rethinkbench.suite.session import PROPERTY, ResultsSession
 
@@ -24,6 +26,8 @@ def pytest_runtest_makereport(item, call):
     ev_dict["summary"] = ev.summary()
     # Decided here, where the exception is at hand (an xdist controller only sees the report).
     result, reason = _outcome(report, call.excinfo)
+    if item.config.stash[STATE_KEY].scale.name == "smoke" and _is_claims_rejection(result, report, call.excinfo):
+        result, reason = _inconclusive(report, reason)
     payload = {"info": ev.info.to_dict(), "evidence": ev_dict,
                "runs": item.stash.get(RUNS_KEY, {}), "outcome": result, "reason": reason}
     report.user_properties.append((PROPERTY, payload))
@@ -39,6 +43,25 @@ class Collector:
         payload = next((v for k, v in report.user_properties if k == PROPERTY), None)
         if payload is not None:
             self.results.add(payload, payload["outcome"], payload["reason"], round(report.duration, 3))
+
+
+def _is_claims_rejection(result: str, report, excinfo) -> bool:
+    """The claim itself said "not reproduced" (a failed `assert` or `claim.check` in the call, or
+    `claim.not_reproduced`), not a harness error, a skip or a strict xfail whose test passed."""
+    exc = excinfo.value if excinfo is not None else None
+    if result == "failed":
+        return exc is not None and report.when == "call" and is_rejection(exc)
+    return result == "xfailed" and isinstance(exc, pytest.xfail.Exception)
+
+
+def _inconclusive(report, reason: str) -> tuple[str, str]:
+    """At smoke scale (one seed, a few epochs, tiny data) a claim's rejection is no evidence: the
+    item is recorded as inconclusive and reported to pytest as an xfail, so it does not fail the
+    session (errors still do). Only smoke: a cpu or paper rejection stays "not reproduced"."""
+    reason = f"inconclusive at smoke scale: {reason}"
+    report.outcome = "skipped"
+    report.wasxfail = reason
+    return "inconclusive", reason
 
 
 REASON_LIMIT = 1000   # characters of an exception message kept in results.json

@@ -15,6 +15,7 @@ from rethinkbench.base.errors import RethinkbenchError, UsageError
 from rethinkbench.engine.cache import ResultsCache
 from rethinkbench.engine.plan import KNOWN_DATA
 from rethinkbench.harness.data import default_data_root
+from rethinkbench.harness.datafiles import missing_dataset
 from rethinkbench.registry import load_dataset
 from rethinkbench.suite.scales import get_scale
 
@@ -86,6 +87,12 @@ class PluginState:
             self.dataset_plugin = registry.resolve_dataset(self.dataset)
             if self.model is not None:
                 self.model_plugin = registry.resolve_model(self.model)
+            # A built-in dataset's files, now rather than as a traceback in every test; not under
+            # --plan or --collect-only, which read no data.
+            if self.dataset_plugin.builtin and not (opt.plan or opt.collectonly):
+                missing = missing_dataset(self.dataset_plugin.name, self.data_root)
+                if missing:
+                    raise UsageError(missing)
             shape, classes, n_train, examples = _data_shape(self.dataset_plugin, self.data_root)
             n_test = KNOWN_DATA[self.dataset_plugin.name][1] if examples is None else examples[2]
             self.data_shape = (shape, n_train, n_test, classes)
