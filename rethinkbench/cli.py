@@ -17,10 +17,15 @@ and nothing here pays for torch beyond what ``import rethinkbench`` itself does.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import rethinkbench   # lazy itself (PEP 562): no torch until a public name is used
+from rethinkbench.base.errors import RethinkbenchError, UsageError
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -37,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _plan(argparse.Namespace(pytest_args=argv[1:]))
     parser = _build_parser()
     args = parser.parse_args(argv)
+    # Each command imports only its own layer, at its start: `compare` in CI stays torch-free.
     from rethinkbench.report.results_io import ResultsError
 
     try:
@@ -124,8 +130,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rethinkbench.report.results_io import load_results
+    # matplotlib and Jinja2 come with the renderer: only this command pays for them
     from rethinkbench.report import write_report
+    from rethinkbench.report.results_io import load_results
 
     results = load_results(args.results)
     out_dir = args.output_dir if args.output_dir is not None else args.results.parent
@@ -140,6 +147,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    # torch-free: compare reads JSON only (a contract in pyproject.toml)
     from rethinkbench.report.compare import compare, load_results
 
     comparison = compare(load_results(args.baseline), load_results(args.current),
@@ -150,7 +158,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     try:
-        import pytest
+        import pytest   # a dev dependency: only `plan` runs a pytest session
     except ImportError:
         print("rethinkbench plan: error: needs pytest (pip install -e \".[dev]\")", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -163,9 +171,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    import json
-
-    from rethinkbench.base.errors import RethinkbenchError
+    # the listing collects claims with pytest and names every model: torch and pytest load here
     from rethinkbench.suite.listing import format_listing, listing
 
     claims_dir = args.claims_dir if args.claims_dir.is_dir() else None
@@ -187,7 +193,6 @@ def _list(args: argparse.Namespace) -> int:
 def _cache_clear(args: argparse.Namespace) -> int:
     # Lazy: the cache module belongs to the training side of the package.
     from rethinkbench.engine.cache import ResultsCache
-    from rethinkbench.base.errors import UsageError
 
     try:
         removed = ResultsCache(args.cache_dir).clear()
@@ -206,8 +211,6 @@ def _cache_clear(args: argparse.Namespace) -> int:
 
 
 def _cache_info(args: argparse.Namespace) -> int:
-    import json
-
     # Lazy: the cache module belongs to the training side of the package.
     from rethinkbench.suite.cacheinfo import cache_info, format_cache_info
 
@@ -233,12 +236,8 @@ def _timing_factor(text: str) -> float:
 
 def _version() -> str:
     try:
-        from importlib.metadata import PackageNotFoundError, version
-
         return version("rethinkbench")
     except PackageNotFoundError:  # a source checkout that was never pip-installed
-        import rethinkbench
-
         return str(getattr(rethinkbench, "__version__", "unknown (not installed)"))
 
 

@@ -67,8 +67,11 @@ def _function_level_imports():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for sub in ast.walk(node):
                     if isinstance(sub, (ast.Import, ast.ImportFrom)):
-                        line, above = lines[sub.lineno - 1], lines[sub.lineno - 2] if sub.lineno > 1 else ""
-                        yield path.relative_to(ROOT), sub.lineno, line, above
+                        # the comment may stand above a group of imports: look past the group
+                        i = sub.lineno - 2
+                        while i >= 0 and lines[i].strip().startswith(("import ", "from ")):
+                            i -= 1
+                        yield path.relative_to(ROOT), sub.lineno, lines[sub.lineno - 1], lines[i] if i >= 0 else ""
 
 
 def test_every_function_level_import_says_why():

@@ -70,7 +70,7 @@ def check_results(results: Any, *, source: str = "results") -> None:
     if isinstance(schema, bool) or schema != SUPPORTED_SCHEMA:
         raise ResultsError(f"{source}: schema {schema!r} is not supported "
                            f"(this rethinkbench reads schema {SUPPORTED_SCHEMA})")
-    from jsonschema.exceptions import best_match
+    from jsonschema.exceptions import best_match   # with the validator: only when a file is checked
 
     errors = list(_validator().iter_errors(results))
     if errors:

@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from rethinkbench.base.errors import RethinkbenchError
 from rethinkbench.engine.plan import KNOWN_DATA
 from rethinkbench.harness.corruptions import CORRUPTIONS
@@ -89,8 +91,6 @@ def collect_claim_items(claims_dir: Path, rootdir: Path | None = None) -> list:
     --collect-only session at the cpu scale (nothing runs or trains); a RethinkbenchError naming
     what failed if the directory is missing or does not collect. Shared by `rethinkbench list` and
     scripts/gen_claims_doc.py."""
-    import pytest
-
     claims_dir = Path(claims_dir)
     if not claims_dir.is_dir():
         raise RethinkbenchError(f"no claims directory at {claims_dir} (run from a rethinkbench "
