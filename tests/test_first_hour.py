@@ -11,6 +11,11 @@ import importlib
 import json
 
 import pytest
+# Imported here, before any pytester snapshot of sys.modules: torchvision first imported inside an
+# in-process inner session would be dropped from sys.modules after it, and importing it again
+# registers torch's operator libraries twice.
+from torchvision.datasets import cifar as tv_cifar
+from torchvision.datasets import mnist as tv_mnist
 
 from rethinkbench.report.compare import IMPROVED, REGRESSION, compare
 from rethinkbench.report.results_io import check_results
@@ -189,9 +194,24 @@ def test_compare_reads_inconclusive_as_no_evidence():
                                        ("cifar10", "CIFAR10")])
 def test_a_missing_builtin_dataset_is_one_usage_error_at_configure_time(pt, tmp_path, monkeypatch,
                                                                          name, cls):
+    """Missing files are downloaded at configure time (DESIGN.md: "downloaded there if absent");
+    without network that is one usage error naming the root, the files and how to fetch them, and
+    the failed download leaves no folder behind."""
+    import urllib.error
+
+    import rethinkbench.harness.data as data
     import rethinkbench.harness.datafiles as datafiles
 
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args[0] if args else kwargs.get("url"))
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    for module in (tv_mnist, tv_cifar):
+        monkeypatch.setattr(module, "download_and_extract_archive", no_network)
     monkeypatch.setattr(datafiles, "FASHION_MNIST_DEBIAN", tmp_path / "no-debian-package")
+    monkeypatch.setattr(data, "FASHION_MNIST_DEBIAN", tmp_path / "no-debian-package")
     empty = tmp_path / "empty-root"
     res = pt.runpytest("--scale", "smoke", "--dataset", name, f"--data-root={empty}",
                        "--cache-dir", str(pt.path / "cache"), "--report-dir", str(pt.path / "rep"))
@@ -199,7 +219,9 @@ def test_a_missing_builtin_dataset_is_one_usage_error_at_configure_time(pt, tmp_
     (line,) = [line for line in res.stderr.lines if line.strip()]
     assert line.startswith(f"ERROR: --dataset {name}: not found under --data-root {empty} (")
     assert f"torchvision.datasets.{cls}('{empty}', download=True)" in line
-    assert not empty.exists(), "the check downloads nothing and creates nothing"
+    assert "(the download failed: " in line
+    assert attempts, "a missing dataset is downloaded first"
+    assert not empty.exists(), "a failed download leaves no folder behind"
 
 
 def test_a_present_builtin_dataset_passes_the_check(fake_cifar10):

@@ -1,6 +1,7 @@
 """Whether a built-in dataset's files are on disk, checked at configure time (before anything
-trains) without loading or downloading anything: the session's one-line usage error instead of a
-traceback per test (issue 21). The layouts are where rethinkbench.harness.data reads them:
+trains) without loading anything; when they are not, the session downloads them once, and if that
+fails this module's line is the session's one usage error instead of a traceback per test
+(issue 21). The layouts are where rethinkbench.harness.data reads them:
 torchvision's folders under the data root, and for Fashion-MNIST also the idx files of a
 `fashion-mnist` folder there or of Debian's dataset-fashion-mnist package."""
 from __future__ import annotations
@@ -41,7 +42,7 @@ def missing_dataset(name: str, root: Path) -> str | None:
     debian = (f", or install Debian's dataset-fashion-mnist (read from {FASHION_MNIST_DEBIAN})"
               if name == "fashion_mnist" else "")
     return (f"--dataset {name}: not found under --data-root {root} ({len(missing)} of its "
-            f"{len(files)} files missing from {where}, e.g. {missing[0]}); nothing is downloaded "
-            f"while a session starts: fetch it once with network access: python -c \"import "
+            f"{len(files)} files missing from {where}, e.g. {missing[0]}); fetch it with network "
+            f"access: python -c \"import "
             f"torchvision; torchvision.datasets.{cls}('{root}', download=True)\"{debian}, or pass "
             f"--data-root PATH to a folder that holds it")

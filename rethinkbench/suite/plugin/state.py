@@ -88,11 +88,15 @@ class PluginState:
             if self.model is not None:
                 self.model_plugin = registry.resolve_model(self.model)
             # A built-in dataset's files, now rather than as a traceback in every test; not under
-            # --plan or --collect-only, which read no data.
+            # --plan or --collect-only, which read no data. Missing files are downloaded into the
+            # data root (DESIGN.md); where that fails (no network), one line says what to do.
             if self.dataset_plugin.builtin and not (opt.plan or opt.collectonly):
                 missing = missing_dataset(self.dataset_plugin.name, self.data_root)
                 if missing:
-                    raise UsageError(missing)
+                    try:
+                        load_dataset(self.dataset_plugin.name, 0, root=self.data_root)
+                    except RethinkbenchError as exc:
+                        raise UsageError(f"{missing} (the download failed: {_first_line(exc)})") from None
             shape, classes, n_train, examples = _data_shape(self.dataset_plugin, self.data_root)
             n_test = KNOWN_DATA[self.dataset_plugin.name][1] if examples is None else examples[2]
             self.data_shape = (shape, n_train, n_test, classes)
@@ -152,3 +156,8 @@ def _data_shape(plugin, data_root):
 
 def _under(root: Path, p: Path) -> Path:
     return p if p.is_absolute() else root / p
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
