@@ -82,6 +82,7 @@ class Plan:
         self.executed: list[str] = []
         self.not_executed: list[str] = []
         self.notes: list[str] = []
+        self.keep_model: set[str] = set()   # keys whose claim keeps the trained network (executors ship it)
 
     def request(self, cfgs: list[RunConfig], nodeid: str) -> list:
         for cfg in cfgs:
