@@ -43,13 +43,14 @@ def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
 
     with mocked_slurm():
         ex = SubmititExecutor(tmp_path / "jobs", cluster="slurm", partition="gpu", timeout_min=90,
-                              gpus_per_task=1, cpus_per_task=4, array_parallelism=7,
-                              setup=["module load cuda/12"], slurm={"account": "lab"})
+                              gpus_per_task=1, cpus_per_task=4, array_parallelism=2,
+                              setup=["module load cuda/12"], slurm={"account": "lab"},
+                              folder_is_shared=True)   # tmp_path is under /tmp
         with ex.ex.batch():
-            jobs = [ex.ex.submit(print, i) for i in range(3)]
+            jobs = [ex.ex.submit(print, i) for i in range(5)]
         script = jobs[0].paths.submission_file.read_text()
     for flag in ("#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --gpus-per-node=1",
-                 "#SBATCH --cpus-per-task=4", "#SBATCH --array=0-2%7", "#SBATCH --account=lab",
+                 "#SBATCH --cpus-per-task=4", "#SBATCH --array=0-4%2", "#SBATCH --account=lab",
                  "module load cuda/12"):
         assert flag in script, (flag, script)
 

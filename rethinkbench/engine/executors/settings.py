@@ -24,20 +24,20 @@ SCHEMA = {
             "temp_dir": str, "timeout_s": _NUM},
     "submitit": {"cluster": str, "folder": str, "max_retries": int, "partition": str, "timeout_min": int,
                  "gpus_per_task": int, "cpus_per_task": int, "mem_gb": _NUM, "array_parallelism": int,
-                 "setup": list, "slurm": dict},
+                 "setup": list, "slurm": dict, "folder_is_shared": bool},
 }
 
 
 def load_settings(path) -> dict:
     """{table: {key: value}} from the TOML file at `path`, checked against SCHEMA."""
-    if sys.version_info >= (3, 11):
+    if tuple(sys.version_info[:2]) >= (3, 11):
         import tomllib   # the standard library's TOML reader (3.11+)
     else:
         try:
             import tomli as tomllib   # the same reader as a package on Python 3.10
         except ImportError:
             raise ExecutorError(f"--executor-config {path}: reading TOML on Python "
-                                f"{sys.version_info.major}.{sys.version_info.minor} needs the "
+                                f"{sys.version_info[0]}.{sys.version_info[1]} needs the "
                                 f"`tomli` package (pip install tomli); Python 3.11+ has it built in") from None
     p = Path(path)
     try:

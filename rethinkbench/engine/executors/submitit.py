@@ -5,7 +5,8 @@ once, with the Slurm parameters of --executor-config (`partition`, `timeout_min`
 `cpus_per_task`, `mem_gb`, `setup` lines run before the task, any other `slurm_*` key as is).
 submitit hands each answer back through pickles in `folder`, so that folder must be on a
 filesystem the nodes share with the driver: a folder under /tmp, /var/tmp or /dev/shm (node-local
-by convention) is refused for Slurm. Without Slurm (`cluster = "local"`) submitit's local executor
+by convention) is refused for Slurm, unless `folder_is_shared = true` says this cluster mounts it
+on every node. Without Slurm (`cluster = "local"`) submitit's local executor
 runs the same jobs as real subprocesses of this machine.
 
 A job that fails as a job (node failure, preemption, time limit) is resubmitted up to `max_retries`
@@ -50,15 +51,15 @@ class SubmititExecutor(Executor):
     def __init__(self, folder, *, cluster: str | None = None, max_retries: int = 2,
                  partition: str | None = None, timeout_min: int = 60, gpus_per_task: int = 0,
                  cpus_per_task: int = 1, mem_gb: float | None = None, array_parallelism: int = 64,
-                 setup: list[str] | None = None, slurm: dict | None = None):
+                 setup: list[str] | None = None, slurm: dict | None = None, folder_is_shared: bool = False):
         submitit = self._submitit = _submitit()
         self.folder = Path(folder).absolute()
         self.cluster = cluster
-        if cluster in (None, "slurm") and any(str(self.folder).startswith(p + "/") or str(self.folder) == p
+        if cluster in (None, "slurm") and not folder_is_shared and any(str(self.folder).startswith(p + "/") or str(self.folder) == p
                                               for p in NODE_LOCAL):
             raise ExecutorError(f"executor folder {self.folder} is node-local ({', '.join(NODE_LOCAL)}); "
                                 f"Slurm jobs answer through it, so put it on a filesystem the nodes "
-                                f"share (folder = ... in --executor-config)")
+                                f"share (folder = ... in --executor-config; folder_is_shared = true if this one is)")
         self.max_retries = int(max_retries)
         self.ex = submitit.AutoExecutor(folder=self.folder, cluster=cluster)
         params = {"timeout_min": timeout_min, "gpus_per_node": gpus_per_task,
