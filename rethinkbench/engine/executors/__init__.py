@@ -21,7 +21,8 @@ def make_executor(name: str, settings: dict | None = None, address: str | None =
         return LocalExecutor()
     if name == "ray":
         from rethinkbench.engine.executors.ray import RayExecutor   # imports ray, an optional extra
-        return RayExecutor(address if address is not None else s.pop("address", None), **s)
+        configured = s.pop("address", None)
+        return RayExecutor(address if address is not None else configured, **s)   # the option wins
     if name == "submitit":
         from rethinkbench.engine.executors.submitit import SubmititExecutor   # imports submitit, optional
         return SubmititExecutor(s.pop("folder", ".rethinkbench-submitit"), **s)
