@@ -93,3 +93,19 @@ def test_a_missing_extra_is_a_usage_error_naming_it(tmp_path):
         res = run_claims(tmp_path, "--executor", backend, timeout=120, path_first=fake)
         assert res.returncode == 4, res.stderr[-1500:]
         assert f'--executor {backend} needs the optional extra: pip install -e ".[{extra}]"' in res.stderr
+
+
+def test_a_run_that_fails_on_the_executor_is_an_error_verdict_not_a_rejection(tmp_path):
+    # lr 1e9 makes the loss NaN on the first steps: the worker answers an error for that run, and
+    # the claim that needs it is an error of the tool, never "not reproduced".
+    import json
+    res = run_claims(tmp_path, "-k", "mlp3x512 and true_labels", "--lr", "1e9", "--executor", "local",
+                     timeout=200)
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    data = json.loads((tmp_path / "rep" / "results.json").read_text())
+    (item,) = [i for c in data["claims"] for i in c["items"]]
+    assert item["outcome"] == "error", item
+    assert "failed on the executor: TrainingDiverged" in item["reason"] and "on node" in item["reason"]
+    rec = json.loads((tmp_path / "rep" / "executor.json").read_text())
+    assert list(rec["errors"]) == rec["log"][0]["failed"] and len(rec["errors"]) == 1
+    assert not list((tmp_path / "cache").glob("*.json"))   # failures are never cached
