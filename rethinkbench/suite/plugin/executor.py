@@ -17,6 +17,7 @@ the driver as usual.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -38,7 +39,6 @@ EXTRAS = {"ray": ("ray", "ray"), "submitit": ("submitit", "slurm")}   # backend 
 
 
 def _backend(value: str) -> str:
-    import argparse
     if value not in BACKENDS:
         raise argparse.ArgumentTypeError(f"--executor must be one of {', '.join(BACKENDS)}; got {value!r}")
     return value
@@ -157,7 +157,7 @@ def _plan(config, say) -> tuple[list[dict], set[str]]:
                                     f"{proc.returncode}):\n{tail}") from None
     finally:
         Path(out).unlink(missing_ok=True)
-    for line in blob.get("lines", [])[-3:]:
+    for line in [ln for ln in blob.get("lines", []) if ln.strip()][-2:]:   # the plan's totals
         say(f"  {line}")
     return blob["runs"], set(blob.get("keep_model", []))
 
