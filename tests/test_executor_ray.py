@@ -144,18 +144,24 @@ def test_a_killed_worker_node_has_its_cohort_retried_and_nothing_is_lost(cluster
     from rethinkbench.engine.executors.ray import RayExecutor
 
     _connect(cluster)
-    cfgs = _smoke_configs(6)
+    # Six cohorts, each a run of 100 epochs: when the first answers, five are outstanding and the
+    # other node (one CPU) is training one of them. That node is killed mid-cohort.
+    cfgs = [c.replace(max_epochs=100, stop_at_fit=False) for c in _smoke_configs(6)]
     cache = ResultsCache(tmp_path / "cache")
     executor = RayExecutor(max_retries=3)
-    workers = [n for n in cluster.list_all_nodes() if n is not cluster.head_node]
+    workers = {n.node_id: n for n in cluster.list_all_nodes() if n is not cluster.head_node}
     killed = []
 
-    def kill_a_node_after_first(line: str):   # both nodes are busy: one dies mid-cohort
+    def kill_the_other_node_after_first(line: str):
         if "runs 1/" in line and not killed:
-            victim = workers[0]
-            killed.append(victim.node_id)
-            cluster.remove_node(victim, allow_graceful=False)
-    done = dispatch(executor, make_tasks(cfgs, max_cohort=1), cache, say=kill_a_node_after_first)
+            (first,) = [cache.get(c) for c in cfgs if cache.get(c) is not None]
+            victim = next(i for i in workers if i != first.provenance["executor"]["node"])
+            killed.append(victim)
+            cluster.remove_node(workers[victim], allow_graceful=False)
+    done = dispatch(executor, make_tasks(cfgs, max_cohort=1), cache, say=kill_the_other_node_after_first)
     cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")   # back to two workers
     assert killed and not done.errors, done.errors
-    assert len(done.results) == 6 and all(cache.get(c) is not None for c in cfgs)
+    assert len(done.results) == 6 and all(cache.get(c) is not None for c in cfgs)   # nothing lost
+    # Which cohort the dead node was training cannot be told from here without a race (a result
+    # finished just before the kill still arrives after it), so the check is the user's: every
+    # run came back, none as an error, after a node died with work outstanding.
