@@ -173,7 +173,7 @@ def _fake_config(tmp_path, args, **options):
     from types import SimpleNamespace
 
     (tmp_path / "claims").mkdir(exist_ok=True)
-    opt = SimpleNamespace(numprocesses=None, plan=False, collectonly=False, gpu=False)
+    opt = SimpleNamespace(numprocesses=None, plan=False, collectonly=False, gpu=False, executor=None)
     for k, v in options.items():
         setattr(opt, k, v)
     return SimpleNamespace(rootpath=tmp_path, args=args, option=opt,
@@ -188,6 +188,7 @@ def _fake_config(tmp_path, args, **options):
     (["claims"], {"numprocesses": 3}, False),
     (["claims"], {"plan": True}, False),                 # --plan trains nothing, in one process
     (["claims"], {"collectonly": True}, False),
+    (["claims"], {"executor": "ray"}, False),            # an executor spreads the runs itself
     (["tests"], {}, False),                              # only a session that selects claims/
     (["."], {}, False),
 ])

@@ -123,6 +123,7 @@ class Plan:
         self.executed: list[str] = []
         self.not_executed: list[str] = []
         self.notes: list[str] = []
+        self.keep_model: set[str] = set()   # keys whose claim keeps the trained network (executors ship it)
 
     def know_dataset(self, ds: Dataset, name: str | None = None) -> None:
         """Plan runs on `ds` (a plugin's loaded data, a claim's in-memory data) at its sizes. A

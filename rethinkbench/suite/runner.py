@@ -53,12 +53,18 @@ class Runner:
         self._data = {c.key(): o["data"] for c, o in zip(cfgs, overrides_list) if "data" in o}
         plan = getattr(self.state, "plan", None)
         if plan is not None:   # --plan: say which runs, train none (and how they would be grouped)
+            if self._keep_model:   # an executor ships these runs' weights back (engine/executors/)
+                plan.keep_model.update(c.key() for c in cfgs)
             return plan.request(cfgs, self.request.node.nodeid, data=self._data, keep_model=self._keep_model,
                                 stacks=_stacks(self.state, cfgs, self._data, self._keep_model))
         unique = {c.key(): c for c in cfgs}   # a config asked for twice is looked up once
         cache = self.state.cache
-        hits = {k: cache.get(c, with_model=self._keep_model) for k, c in unique.items()}
+        remote = getattr(self.state, "remote", None)   # --executor: runs trained before the loop
+        hits = {k: (remote.get(k, self._keep_model) if remote is not None else None)
+                or cache.get(c, with_model=self._keep_model) for k, c in unique.items()}
         todo = [c for k, c in unique.items() if hits[k] is None]
+        if todo and remote is not None:
+            remote.check_missing(todo)   # a run the executor failed to train: an error, not a retrain
         if todo:
             # Another session or xdist worker sharing the cache may be training some of these:
             # wait for their locks (none when the cache is off), look again, train what is left.

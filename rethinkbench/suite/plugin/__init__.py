@@ -9,10 +9,11 @@
 - outcomes.py: each claim item's outcome and payload for results.json;
 - results.py: results.json, the HTML report and the terminal's claim table;
 - tracker.py: tests that never reported (a dead xdist worker);
-- planmode.py: --plan.
+- planmode.py: --plan;
+- executor.py: --executor: the runs trained on a cluster (Ray, Slurm via submitit) first.
 
 Loaded through ``rethinkbench.pytest_plugin`` (the project's conftest.py names it).
 """
 pytest_plugins = [f"rethinkbench.suite.plugin.{name}" for name in
                   ("options", "workers", "configure", "fixtures", "items", "outcomes", "results", "tracker",
-                   "planmode")]
+                   "planmode", "executor")]

@@ -6,8 +6,8 @@ histories, so the results cache is shared between them. Only the time changes: t
 processes train 1.27-1.32x the steps per second of one two-thread process on a 2-core machine.
 
 The default applies only to a session that selects the claims folder (`pytest claims/...` or a
-file inside it) and gives no `-n` itself; `-n 0` runs everything in one process. `--plan` and
-`--collect-only` stay in one process. Uses pytest-xdist's public `-n auto` and its
+file inside it) and gives no `-n` itself; `-n 0` runs everything in one process. `--plan`,
+`--collect-only` and `--executor` (which spreads the runs itself) stay in one process. Uses pytest-xdist's public `-n auto` and its
 `pytest_xdist_auto_num_workers` hook.
 """
 from __future__ import annotations
@@ -42,6 +42,8 @@ def wants_default_workers(config) -> bool:
     if getattr(config.option, "numprocesses", 0) is not None:
         return False   # no xdist (no such option), or the user chose -n
     if config.option.plan or config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    if getattr(config.option, "executor", None):   # --executor spreads the runs itself
         return False
     return _selects_claims(config)
 
