@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rethinkbench.engine.executors.base import CohortTask, Executor, ExecutorError, check_resources
 from rethinkbench.engine.executors.driver import Dispatch, dispatch, make_tasks
+from rethinkbench.engine.executors.local import LocalExecutor
 
 BACKENDS = ("local", "ray", "submitit")
 
@@ -17,7 +18,6 @@ def make_executor(name: str, settings: dict | None = None, address: str | None =
     """The backend `name` with its settings (settings.py's section for it)."""
     s = dict(settings or {})
     if name == "local":
-        from rethinkbench.engine.executors.local import LocalExecutor
         return LocalExecutor()
     if name == "ray":
         from rethinkbench.engine.executors.ray import RayExecutor   # imports ray, an optional extra

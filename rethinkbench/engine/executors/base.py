@@ -179,7 +179,7 @@ def result_from_wire(answer: dict):
     from rethinkbench.engine.result import RunResult   # torch: only once results arrive
     result = RunResult.from_dict(answer["result"])
     if answer.get("weights") is not None:
-        from rethinkbench.registry import build_model
+        from rethinkbench.registry import build_model   # only when a kept network came back
         cfg = result.config
         in_shape, classes = answer["model_shape"]
         model = build_model(cfg.model, tuple(in_shape), classes, cfg.width, cfg.dropout)

@@ -3,6 +3,8 @@ the cluster backends are compared with, and `pytest --executor local` (the execu
 progress line and reports/executor.json, without a cluster)."""
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterator
 
 import torch
@@ -17,7 +19,6 @@ class LocalExecutor(Executor):
         self._running = 0
 
     def resources(self) -> dict:
-        import os
         return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count()), "nodes": 1}
 
     def describe(self) -> str:

@@ -14,9 +14,12 @@ times; a run's own exception comes back as that run's error and is not retried.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import torch
 
 from rethinkbench.engine.executors.base import (CohortOutcome, CohortTask, Executor, ExecutorError,
                                                 train_cohort_task)
@@ -82,8 +85,6 @@ class SubmititExecutor(Executor):
     def resources(self) -> dict:
         # Slurm decides per job; only a local run knows its machine.
         if self.ex.cluster == "local":
-            import os
-            import torch
             return {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count()), "nodes": 1}
         return {"CPU": None, "GPU": None, "nodes": None}
 

@@ -116,7 +116,7 @@ def pytest_runtestloop(session):
         return None
     t1 = time.perf_counter()
     try:
-        from rethinkbench.engine.executors import make_executor
+        from rethinkbench.engine.executors import make_executor   # only a session with --executor pays for it
         executor = make_executor(config.option.executor, settings.get(config.option.executor, {}),
                                  config.option.executor_address)
         record["startup_seconds"] = round(time.perf_counter() - t1, 2)
