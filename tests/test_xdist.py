@@ -216,7 +216,7 @@ def test_pytest_claims_starts_one_worker_per_core_and_n0_none(pytester):
     assert "created:" not in out, out
 
 
-def test_each_gpu_worker_trains_on_its_own_device(monkeypatch, tmp_path):
+def test_each_gpu_worker_trains_on_its_own_device(monkeypatch, tmp_path, fake_cifar10):
     """--gpu -n 4 on two GPUs: worker gwN gets cuda:(N mod 2), and every run's config says so
     (GraphedStep then captures on that device, not on the process's current cuda:0). Runs on CPU
     up to the CUDA calls: availability and the device count are stood in for."""
@@ -229,9 +229,9 @@ def test_each_gpu_worker_trains_on_its_own_device(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    opt = SimpleNamespace(gpu=True, scale=None, dataset=None, data_root=None, model=None, lr=None,
+    opt = SimpleNamespace(gpu=True, scale=None, dataset=None, data_root=fake_cifar10[0], model=None, lr=None,
                           cache_dir=tmp_path / "cache", no_cache=True, report_dir=tmp_path / "rep",
-                          help=False, clear_cache=False, seeds=None)
+                          help=False, clear_cache=False, seeds=None, plan=False, collectonly=False)
     devices = []
     for worker in ("gw0", "gw1", "gw2", "gw3"):
         monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
