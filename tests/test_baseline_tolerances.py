@@ -72,3 +72,17 @@ def test_a_flipped_verdict_still_fails(baseline):
     claim["verdict"] = claim["items"][0]["verdict"] = "not_reproduced"
     claim["items"][0]["outcome"] = "failed"
     assert not compare(baseline, current).ok
+
+
+def test_committed_baselines_come_from_a_clean_tree_and_one_thread_per_run():
+    """A baseline names the commit that made it, so that commit must be all of its code (issue 21:
+    one said `+dirty`); and every run in it trained on one intra-op thread (base/threads.py)."""
+    import json
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "reports" / "baselines").glob("*.json")):
+        results = json.loads(path.read_text())
+        prov = results["provenance"]
+        assert prov["git_commit"] and prov["git_dirty"] is False, f"{path.name}: made from {prov['git_commit']} dirty"
+        kinds = {run["device_kind"] for run in results["runs"].values()}
+        assert all(k.endswith(" x1") for k in kinds if k.startswith("cpu:")), (path.name, kinds)
