@@ -239,3 +239,14 @@ def test_each_gpu_worker_trains_on_its_own_device(monkeypatch, tmp_path, fake_ci
         assert state.scale.config(model="mlp1x512").device == state.device
         devices.append(state.device)
     assert devices == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+
+
+def test_the_default_worker_count_is_the_cores_or_with_gpu_the_gpus(monkeypatch, tmp_path):
+    """README: `pytest claims/` gets one worker per core, and with --gpu one per GPU."""
+    import torch
+
+    from rethinkbench.suite.plugin import workers
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert workers.pytest_xdist_auto_num_workers(_fake_config(tmp_path, ["claims"], gpu=True)) == 3
+    assert workers.pytest_xdist_auto_num_workers(_fake_config(tmp_path, ["claims"])) == workers.available_cores()

@@ -141,7 +141,6 @@ class GraphedStep:
         except torch.OutOfMemoryError:
             raise   # not a capture problem: more memory would not be found eagerly either
         except RuntimeError as exc:   # e.g. "operation not permitted when stream is capturing"
-            del graph
             self.capture = False
             self.opt.zero_grad(set_to_none=True)
             warnings.warn(f"model {self.name!r}: its training step cannot be captured in a CUDA "

@@ -40,8 +40,6 @@ from torch import nn
 
 from rethinkbench.base.errors import UsageError
 from rethinkbench.theory.linalg import cond1_triangular
-from rethinkbench.theory.linear import (least_squares_hessian, min_norm_solution, null_space_component,  # noqa: F401
-                     row_space_distance, sgd_least_squares)
 
 _EVAL_ELEMENTS = 2**24   # hidden activations per chunk in forward (128 MiB of float64)
 
