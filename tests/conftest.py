@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import rethinkbench as rb
+from rethinkbench.suite.plugin.workers import available_cores
 
 
 def random_dataset(n: int = 64, shape=(1, 8, 8), num_classes: int = 10, n_test: int = 16,
@@ -68,9 +70,93 @@ def fast_mnist5k():
     mp.undo()
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-benchmark's configure reads --benchmark-disable
 def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: end-to-end run of the real claims in a subprocess "
                                        "(~30-60 s on two cores); deselect with -m 'not e2e'")
+    if os.environ.get("PYTEST_XDIST_WORKER") and hasattr(config.option, "benchmark_disable"):
+        # A worker is not given the controller's options: say here what pytest_cmdline_main said
+        # there, so that pytest-benchmark does not warn about xdist once per worker.
+        config.option.benchmark_disable = True
+
+
+# --------------------------------------------------------------------------- running on every core
+# `pytest` (the whole tests folder, as the README and CI run it) spreads the tests over one
+# pytest-xdist worker per core (at most MAX_TEST_WORKERS: many e2e tests start claim sessions of
+# their own), with --dist loadgroup so that the tests that start a local Ray cluster or submitit
+# jobs (the `cluster` marker, also xdist_group "cluster") run one after another in one worker. A
+# file, a test or any -n you name runs as you asked. Measured on the 2-core Intel Xeon: ...
+MAX_TEST_WORKERS = 8
+XDIST_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+def _selects_the_whole_suite(config) -> bool:
+    here = Path(__file__).resolve().parent
+    return bool(config.args) and all(
+        "::" not in a and Path(config.invocation_params.dir, a).resolve() == here for a in config.args)
+
+
+def wants_parallel_tests(config) -> bool:
+    if not config.pluginmanager.hasplugin("xdist") or getattr(config.option, "numprocesses", 0) is not None:
+        return False   # no xdist, or -n was given
+    if config.option.collectonly or os.environ.get("PYTEST_XDIST_WORKER"):
+        return False
+    return _selects_the_whole_suite(config)
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own cmdline_main reads -n and --dist
+def pytest_cmdline_main(config):
+    if wants_parallel_tests(config):
+        config.option.numprocesses = min(MAX_TEST_WORKERS, available_cores())
+        if config.option.dist == "no":
+            config.option.dist = "loadgroup"
+        if hasattr(config.option, "benchmark_disable"):
+            # pytest-benchmark turns itself off under xdist anyway, warning in every process; the
+            # benchmark tests start sessions of their own (pytester), which it does not touch.
+            config.option.benchmark_disable = True
+
+
+def pytest_collection_modifyitems(config, items):
+    # The slow tests (whole claim sessions in subprocesses, the local clusters) first, so that the
+    # workers of a parallel run finish together rather than one of them starting a 3-minute test last.
+    slow = lambda item: item.get_closest_marker("e2e") is not None or item.get_closest_marker("cluster") is not None
+    items.sort(key=lambda item: not slow(item))
+
+
+@pytest.fixture(autouse=True)
+def _outside_xdist(monkeypatch):
+    """A test that starts pytest (pytester, a subprocess) starts a session of its own, not an
+    xdist worker's: the worker's environment variables would make the inner rethinkbench plugin
+    act as a worker (one share of the cores, no results.json of its own)."""
+    for name in XDIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def outside_xdist(env: dict) -> dict:
+    """`env` without pytest-xdist's worker variables (for a subprocess a fixture starts)."""
+    return {k: v for k, v in env.items() if k not in XDIST_ENV}
+
+
+def cluster_skip_reason(config) -> str | None:
+    """Why a test that starts a local cluster cannot run in this session: in a parallel xdist run
+    only --dist loadgroup keeps every such test in one worker, one after another (issue 16's
+    pitfall: Ray tests must stay out of parallel workers), so any other parallel mode skips them,
+    saying how to run them."""
+    if hasattr(config, "workerinput"):
+        dist = config.workerinput.get(DIST_KEY, "unknown")
+        if dist != "loadgroup":
+            return (f"starts a local cluster: run the executor tests without -n, or with --dist "
+                    f"loadgroup (this run: --dist {dist})")
+    return None
+
+
+DIST_KEY = "rethinkbench_tests_dist"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    # A worker's own config.option.dist reads "no": the controller tells each worker its mode.
+    node.workerinput[DIST_KEY] = node.config.option.dist
 
 
 def write_fake_cifar10(root, n_per_batch=12, n_test=20, seed=0) -> dict:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import outside_xdist
+
 ROOT = Path(__file__).resolve().parents[1]
 # A small real selection: mlp3x512 fitting five randomizations at smoke scale (five runs, ~10 s).
 SELECTION = ["claims/test_fit_randomizations.py", "--scale", "smoke", "-k", "mlp3x512"]
@@ -17,7 +19,7 @@ def run_claims(tmp: Path, *args, env=None, timeout=300, path_first=None) -> subp
     """`pytest SELECTION args` in the repository root, caching and reporting under `tmp`;
     `path_first`: a directory put before everything on the subprocess's import path."""
     path = str(ROOT) if path_first is None else f"{path_first}{os.pathsep}{ROOT}"
-    full_env = {**os.environ, **(env or {}), "PYTHONPATH": path,
+    full_env = {**outside_xdist(os.environ), **(env or {}), "PYTHONPATH": path,
                 # One intra-op thread, as a Ray task with num_cpus=1 has (Ray sets it): the same
                 # thread count on both sides is what makes CPU histories bit-identical.
                 "OMP_NUM_THREADS": "1"}

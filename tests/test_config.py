@@ -14,7 +14,7 @@ from rethinkbench.engine.config import RunConfig
 
 # For every field, a valid value different from the default (each must change the key).
 OTHER = dict(dataset="cifar10", corruption="random_labels", model="alexnet_small", width=0.5, seed=1,
-             split_seed=1, n_train=100, lr=0.05, momentum=0.5, lr_decay=0.9, decay_steps=100,
+             split_seed=1, n_train=100, n_test=50, lr=0.05, momentum=0.5, lr_decay=0.9, decay_steps=100,
              batch_size=64, weight_decay=1e-4, random_crop=True, dropout=0.5, input_dropout=0.2,
              input_noise=0.5, hidden_noise=0.1, adversarial=0.3, init="glorot_uniform", max_epochs=10,
              max_steps=50, stop_at_fit=False, stall_epochs=5, track_subsets=True, record_per_example=True,
@@ -42,6 +42,7 @@ BAD = [
     ("seed", 1.5), ("seed", "0"), ("seed", True), ("seed", None),
     ("split_seed", 1.5), ("split_seed", None),
     ("n_train", 0), ("n_train", -5), ("n_train", 1.5), ("n_train", True),
+    ("n_test", 0), ("n_test", -1), ("n_test", 2.5), ("n_test", True),
     ("lr", 0), ("lr", -0.1), ("lr", 0.0), ("lr", float("nan")), ("lr", float("inf")), ("lr", "0.1"),
     ("momentum", -0.1), ("momentum", 1.0), ("momentum", float("nan")),
     ("lr_decay", 0), ("lr_decay", 1.5), ("lr_decay", -0.95),

@@ -150,6 +150,32 @@ def test_n_train_larger_than_the_dataset_is_a_usage_error(mnist5k):
         rb.load_dataset("mnist5k", seed=0, n_train=4001)
 
 
+def test_subsample_test_set_takes_distinct_test_examples_by_seed(mnist5k):
+    from rethinkbench.harness.data import subsample_test_set
+
+    a, b = subsample_test_set(mnist5k, 200, 0), subsample_test_set(mnist5k, 200, 1)
+    assert a.x_test.shape == (200, 1, 28, 28) and a.info["n_test"] == 200
+    assert torch.equal(a.x_train, mnist5k.x_train)                     # training set untouched
+    rows = {tuple(r) for r in mnist5k.x_test.flatten(1)[:, 300:320].tolist()}
+    picked = [tuple(r) for r in a.x_test.flatten(1)[:, 300:320].tolist()]
+    assert all(r in rows for r in picked)                              # test digits only
+    assert torch.equal(a.x_test, subsample_test_set(mnist5k, 200, 0).x_test)   # fixed by the seed
+    assert not torch.equal(a.x_test, b.x_test)
+    for n in (0, 1001, 2.5):
+        with pytest.raises(rb.UsageError, match=r"n_test must be in 1\.\.1000"):
+            subsample_test_set(mnist5k, n, 0)
+
+
+def test_a_run_with_n_test_evaluates_on_that_many_test_digits(mnist5k):
+    from rethinkbench.engine.loop import prepare_dataset
+
+    cfg = rb.RunConfig(n_train=100, n_test=200, max_epochs=1)
+    ds = prepare_dataset(cfg, mnist5k, None, "cpu")
+    assert (ds.n_train, len(ds.y_test)) == (100, 200)
+    # n_test left at None is the run it always was: same key as a config that never had the field
+    assert "n_test" not in rb.RunConfig().to_dict() and rb.RunConfig().key() != rb.RunConfig(n_test=200).key()
+
+
 # ----------------------------------------------------------------------------- random crops
 
 def test_random_crop_batch_shapes_and_determinism():

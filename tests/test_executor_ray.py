@@ -6,7 +6,8 @@ address unless told otherwise (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps every a
 loopback, here and in the pytest subprocesses), `ray.init()` without an address joins a leftover
 cluster (every connection here names the cluster's address), and Unix socket paths over 107 bytes
 fail (Ray's temp dir is a short one under /tmp, never pytest's tmp_path). The module starts a
-cluster, so it is kept out of parallel xdist workers (the `cluster` marker; skipped there).
+cluster, so in a parallel run it stays in one worker with the other cluster tests (the `cluster`
+marker and xdist_group "cluster" under --dist loadgroup, `pytest`'s default; skipped otherwise).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import tempfile
 
 import pytest
 
+from conftest import cluster_skip_reason
 from executor_helpers import claim_items, executor_record, run_claims
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -24,13 +26,13 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # 127.0.0.1 to the machine's external address and this process never reaches the cluster.
 os.environ.update(LOOPBACK_ENV)
 ray = pytest.importorskip("ray", reason="the Ray executor's tests need the extra: pip install -e \".[ray]\"")
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("starts a local Ray cluster: run the executor tests without -n (xdist)")
+def cluster(request):
+    if cluster_skip_reason(request.config):
+        pytest.skip(cluster_skip_reason(request.config))
     from ray.cluster_utils import Cluster
     temp = tempfile.mkdtemp(prefix="rb-ray-", dir="/tmp")   # short: socket paths < 108 bytes
     saved = {"RAY_TMPDIR": os.environ.get("RAY_TMPDIR")}

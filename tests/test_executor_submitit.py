@@ -3,24 +3,24 @@ here), and the Slurm parameters of --executor-config reach the sbatch script (su
 Slurm, for the flags only)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
+from conftest import cluster_skip_reason
 from executor_helpers import claim_items, executor_record, run_claims
 from rethinkbench.engine.executors import ExecutorError
 
 submitit = pytest.importorskip("submitit", reason="the submitit executor's tests need the extra: "
                                                   "pip install -e \".[slurm]\"")
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("cluster")]
 
 # Two runs: a small selection for the equality check (each job is a fresh Python with torch).
 SMALL = ["-k", "mlp3x512 and (true_labels or random_labels)"]
 
 
-def test_submitit_local_jobs_give_the_local_results(tmp_path):
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        pytest.skip("starts submitit jobs: run the executor tests without -n (xdist)")
+def test_submitit_local_jobs_give_the_local_results(tmp_path, request):
+    if cluster_skip_reason(request.config):
+        pytest.skip(cluster_skip_reason(request.config))
     local = run_claims(tmp_path / "local", *SMALL)
     assert local.returncode in (0, 1), local.stdout[-2000:] + local.stderr[-2000:]
     cfg = tmp_path / "ex.toml"

@@ -106,6 +106,7 @@ def test_fixtures_follow_the_options(pt):
             assert str(data_root).endswith("somewhere")
             cfg = run.config(model="mlp3x512", seed=1)
             assert (cfg.width, cfg.n_train, cfg.seed, cfg.dataset) == (0.25, 200, 1, "mnist5k")
+            assert cfg.n_test == 200   # smoke evaluates 200 test digits an epoch
     """)
     res = pt.runpytest("--scale", "smoke", "--seeds", "2", "--data-root", str(pt.path / "somewhere"),
                        *dirs(pt))
@@ -114,8 +115,9 @@ def test_fixtures_follow_the_options(pt):
 
 def test_default_scale_is_cpu_with_its_seeds(pt):
     pt.makepyfile(test_fx="""
-        def test_fx(scale, seeds):
+        def test_fx(scale, seeds, run):
             assert scale.name == "cpu" and seeds == [0, 1, 2]
+            assert run.config().n_test is None   # cpu scale evaluates the whole test set
     """)
     pt.runpytest(*dirs(pt)).assert_outcomes(passed=1)
 

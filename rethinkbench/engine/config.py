@@ -22,7 +22,7 @@ DEVICES = ("cpu", "cuda")
 # left out of the key at that default (float defaults: the stored values are floats).
 KEY_OMITS_DEFAULT = {"input_dropout": 0.0, "input_noise": 0.0, "hidden_noise": 0.0, "adversarial": 0.0,
                      "init": "torch"}
-_OMITTED_WHEN_NONE = ("model_version", "dataset_version")
+_OMITTED_WHEN_NONE = ("model_version", "dataset_version", "n_test")
 # Fields left out of to_dict() (so of the key, results.json and the cache's config check) while at
 # their default: a run that does not ask for them is the run it always was.
 _OMITTED_AT_DEFAULT = {"track_spectral": False}
@@ -38,6 +38,9 @@ class RunConfig:
     seed: int = 0                       # labels, pixels, init, batch order, crops, dropout
     split_seed: int = 0                 # mnist5k's train/test split and the n_train subset
     n_train: int | None = None          # class-balanced training subset; None = all
+    # Evaluate on a random n_test of the test examples (fixed by split_seed); None = all. Smoke
+    # scale only: there the test pass over 1,000 digits every epoch was most of a conv run's time.
+    n_test: int | None = None
     lr: float | None = None             # None = the paper's lr for the model
     momentum: float = 0.9
     lr_decay: float = 0.95
@@ -86,6 +89,8 @@ class RunConfig:
             check(isinstance(getattr(self, flag), bool), f"{flag} must be True or False, got {getattr(self, flag)!r}")
         check(self.n_train is None or (_int(self.n_train) and self.n_train > 0),
               f"n_train must be a positive integer or None, got {self.n_train!r}")
+        check(self.n_test is None or (_int(self.n_test) and self.n_test > 0),
+              f"n_test must be a positive integer or None, got {self.n_test!r}")
         check(self.lr is None or (_num(self.lr) and self.lr > 0), f"lr must be > 0, got {self.lr!r}")
         check(_num(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
         check(_num(self.lr_decay) and 0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay!r}")

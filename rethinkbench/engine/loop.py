@@ -13,7 +13,7 @@ import torch
 from rethinkbench.base.errors import UsageError
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.harness.corruptions import corrupt
-from rethinkbench.harness.data import Dataset, balanced_subset, subset
+from rethinkbench.harness.data import Dataset, balanced_subset, subsample_test_set, subset
 from rethinkbench.registry import load_dataset
 
 __all__ = ["FIT_CHECK_FROM", "EVAL_BATCH", "lr_at", "predict", "accuracy", "subset_accuracy",
@@ -81,11 +81,13 @@ def cudnn_benchmark(on: bool):
 
 def prepare_dataset(cfg: RunConfig, dataset: Dataset | None, data_root, device) -> Dataset:
     """The training data of run `cfg` on `device`: `dataset` (or cfg.dataset loaded), subset to
-    cfg.n_train, with cfg's corruption applied from cfg.seed."""
+    cfg.n_train (and its test set to cfg.n_test), with cfg's corruption applied from cfg.seed."""
     if dataset is None:
         dataset = load_dataset(cfg.dataset, cfg.split_seed, n_train=cfg.n_train, root=data_root)
     elif cfg.n_train is not None and cfg.n_train != dataset.n_train:
         dataset = subset(dataset, balanced_subset(dataset.y_train, cfg.n_train, cfg.split_seed, dataset.name))
+    if cfg.n_test is not None and cfg.n_test < len(dataset.y_test):
+        dataset = subsample_test_set(dataset, cfg.n_test, cfg.split_seed)
     ds = corrupt(dataset, cfg.corruption, cfg.level, cfg.seed).to(device)
     if cfg.random_crop and ds.x_train_raw is None:
         raise UsageError("random_crop needs the dataset's uncropped images (Dataset.x_train_raw)")

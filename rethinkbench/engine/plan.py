@@ -182,7 +182,7 @@ class Plan:
         if sizes[0] is None:
             raise UsageError(f"the plan does not know the size of dataset {cfg.dataset!r} (run "
                              f"{cfg.label()!r}): not built in and never loaded in this session")
-        return (cfg.n_train or sizes[0]), sizes[1]
+        return (cfg.n_train or sizes[0]), min(cfg.n_test or sizes[1], sizes[1])
 
     # ------------------------------------------------------------------ estimates
     def estimate(self, costs: "CostTable") -> None:

@@ -346,6 +346,15 @@ def subset(ds: Dataset, idx: torch.Tensor) -> Dataset:
                    info={**ds.info, "n_train": len(idx)})
 
 
+def subsample_test_set(ds: Dataset, n: int, seed: int) -> Dataset:
+    """ds with a random `n` of its test examples, drawn by `seed` (training set unchanged)."""
+    if not (isinstance(n, int) and 0 < n <= len(ds.y_test)):
+        raise UsageError(f"n_test must be in 1..{len(ds.y_test)} (the test set of {ds.name}), got {n!r}")
+    idx = torch.randperm(len(ds.y_test), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return replace(ds, x_test=ds.x_test[idx.to(ds.x_test.device)], y_test=ds.y_test[idx.to(ds.y_test.device)],
+                   info={**ds.info, "n_test": n})
+
+
 def balanced_subset(y: torch.Tensor, n: int, seed: int, name: str = "dataset") -> torch.Tensor:
     """Indices of a class-balanced random subset of size n (remainder spread over the first classes)."""
     if not isinstance(n, int) or n <= 0:

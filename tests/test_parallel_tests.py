@@ -1,0 +1,48 @@
+"""How `pytest` runs the harness's own tests (tests/conftest.py): the whole folder on one
+pytest-xdist worker per core with --dist loadgroup, anything narrower as asked, and the cluster
+tests skipped, with how to run them, only under a parallel mode that would scatter them."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import DIST_KEY, cluster_skip_reason, wants_parallel_tests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(args, *, numprocesses=None, collectonly=False, xdist=True):
+    return SimpleNamespace(args=[str(a) for a in args], invocation_params=SimpleNamespace(dir=ROOT),
+                           option=SimpleNamespace(numprocesses=numprocesses, collectonly=collectonly),
+                           pluginmanager=SimpleNamespace(hasplugin=lambda name: xdist and name == "xdist"))
+
+
+@pytest.mark.parametrize("args, parallel", [
+    (["tests"], True),                                  # `pytest` (testpaths) and `pytest tests`
+    ([ROOT / "tests"], True),
+    (["tests/test_config.py"], False),                  # a file you name runs in one process
+    (["tests/test_config.py::test_other_covers_every_field"], False),
+    (["tests", "claims"], False),
+    (["claims"], False),                                # claims/ has its own default (workers.py)
+])
+def test_only_the_whole_tests_folder_runs_in_parallel_by_default(args, parallel):
+    assert wants_parallel_tests(_config(args)) is parallel
+
+
+def test_an_explicit_n_collect_only_or_no_xdist_is_left_alone(monkeypatch):
+    assert not wants_parallel_tests(_config(["tests"], numprocesses=0))
+    assert not wants_parallel_tests(_config(["tests"], numprocesses=3))
+    assert not wants_parallel_tests(_config(["tests"], collectonly=True))
+    assert not wants_parallel_tests(_config(["tests"], xdist=False))
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")   # a worker never starts workers of its own
+    assert not wants_parallel_tests(_config(["tests"]))
+
+
+def test_cluster_tests_run_in_one_process_or_under_loadgroup_and_say_why_otherwise():
+    assert cluster_skip_reason(SimpleNamespace()) is None                                   # no xdist
+    assert cluster_skip_reason(SimpleNamespace(workerinput={DIST_KEY: "loadgroup"})) is None
+    reason = cluster_skip_reason(SimpleNamespace(workerinput={DIST_KEY: "load"}))
+    assert reason == ("starts a local cluster: run the executor tests without -n, or with --dist "
+                      "loadgroup (this run: --dist load)")
