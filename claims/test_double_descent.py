@@ -45,14 +45,14 @@ Decision rule, written before any point of the sweep was measured (two single-wi
 of the final training error. Then
 - the interpolation width w_fit = the smallest width with t(w) <= 0.01 (train error at most one
   point: "reaches zero" for a constant-lr SGD that jitters around a fit); none: H0 stands;
-- the peak w_peak = the width of the largest e(w) (the smaller width on a tie).
+- the peak w_peak = the width of the largest e(w) among the widths within a factor 2 of w_fit,
+  w_fit / 2 <= w <= 2 w_fit (the narrower one on a tie).
 H0 ("test error does not rise to a peak near the interpolation width and fall again") is rejected,
 the claim reproduces, when all of:
   (a) w_fit exists;
-  (b) the peak is near it: w_fit / 2 <= w_peak <= 2 w_fit;
-  (c) the peak is interior and a rise: some narrower width tests better by at least X,
+  (b) the peak is a rise: some narrower width tests better by at least X,
       e(w_peak) - min_{w < w_peak} e(w) >= X;
-  (d) the second descent: the widest network tests better than the peak by at least X,
+  (c) the second descent: the widest network tests better than the peak by at least X,
       e(w_peak) - e(w_max) >= X;
 with X = 0.02 (two points of test error). Why 2 points: the standard error of one test error on
 1,000 test digits is about 1.1 points at e = 0.15 (binomial), so of a 3-seed mean about 0.65
@@ -61,9 +61,14 @@ differences less noisy than that); 2 points is about three standard errors, so a
 this large is not seed noise, while Belkin et al.'s and Nakkiran et al.'s peaks are several times
 larger. At paper scale one seed on 10,000 test images has a standard error of about 0.45 points
 at e = 0.3: 2 points is over four.
-"""
-from __future__ import annotations
 
+(Amended once, still before the sweep was measured: the first version took the peak as the largest
+e(w) over all widths and required it within 2x of w_fit. The underfitting end of the curve, a
+network of 2 hidden units, can win that maximum (a made-up curve in tests/test_dd_claim.py did;
+at smoke scale 2 units tested at 0.72 error), which would reject the claim for the wrong reason:
+the classical U starts high. The peak is now the maximum within 2x of w_fit, and (b) asks that it
+stand above a narrower width.)
+"""
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,13 +136,15 @@ def noise_level(num_classes: int) -> float:
 def decide(units, test_err, train_err, margin=MARGIN, fit_error=FIT_ERROR) -> dict:
     """The decision rule of the module docstring on per-width mean errors (lists in width order)."""
     w_fit = next((w for w, t in zip(units, train_err) if t <= fit_error), None)
-    i_peak = int(np.argmax(test_err))          # argmax takes the first, i.e. the narrower, on ties
-    w_peak, e_peak = units[i_peak], test_err[i_peak]
+    if w_fit is None:
+        return dict(w_fit=None, w_peak=None, rise=float("nan"), fall=float("nan"), ok=False)
+    near = [i for i, w in enumerate(units) if w_fit / 2 <= w <= 2 * w_fit]
+    i_peak = max(near, key=lambda i: (test_err[i], -i))   # the narrower width on a tie
+    e_peak = test_err[i_peak]
     rise = e_peak - min(test_err[:i_peak]) if i_peak > 0 else 0.0
     fall = e_peak - test_err[-1]
-    near = w_fit is not None and w_fit / 2 <= w_peak <= 2 * w_fit
-    ok = w_fit is not None and near and rise >= margin and fall >= margin
-    return dict(w_fit=w_fit, w_peak=w_peak, rise=float(rise), fall=float(fall), near=near, ok=ok)
+    ok = rise >= margin and fall >= margin
+    return dict(w_fit=w_fit, w_peak=units[i_peak], rise=float(rise), fall=float(fall), ok=ok)
 
 
 @pytest.mark.claim(DOUBLE_DESCENT)
@@ -158,9 +165,9 @@ def test_model_wise_double_descent(claim, run, scale, dataset, seeds):
     d = decide(units, e, t)
     what = "hidden units" if sweep.model.startswith("mlp") else "k (channels of the first stage)"
     claim.params.update(model=sweep.model, noise=NOISE, epochs=sweep.epochs, widths=units)
-    claim.test = (f"test error over widths ({what}) peaks within 2x of the smallest width with train "
-                  f"error <= {FIT_ERROR:g}, rising >= {MARGIN:g} above a narrower width and falling "
-                  f">= {MARGIN:g} to the widest")
+    claim.test = (f"within 2x of the smallest width with train error <= {FIT_ERROR:g}, test error "
+                  f"({what}) peaks >= {MARGIN:g} above a narrower width and >= {MARGIN:g} above the "
+                  f"widest")
     for u in units:
         claim.measure(f"test_error_w{u}", test[u], tolerance={"abs": 0.03})
         claim.measure(f"train_error_w{u}", train[u], tolerance={"abs": 0.03})
@@ -169,7 +176,8 @@ def test_model_wise_double_descent(claim, run, scale, dataset, seeds):
                   unit=f" {what}", paper=50 if belkin else None,
                   paper_note="Belkin et al.: H(d+1) + (H+1)K = nK at n = 4,000 (squared loss)" if belkin
                   else None, tolerance={"rel": 1.0})
-    claim.measure("peak_width", d["w_peak"], unit=f" {what}", tolerance={"rel": 1.0})
+    claim.measure("peak_width", d["w_peak"] if d["w_peak"] is not None else float("nan"), unit=f" {what}",
+                  tolerance={"rel": 1.0})
     claim.measure("rise_to_peak", d["rise"], tolerance={"abs": 0.03})
     claim.measure("fall_after_peak", d["fall"], tolerance={"abs": 0.03})
     claim.figure(xy({"test error": (units, e), "train error": (units, t)}, logx=True,
@@ -178,7 +186,7 @@ def test_model_wise_double_descent(claim, run, scale, dataset, seeds):
     curve = ", ".join(f"{u}: {x:.3f}/{y:.3f}" for u, x, y in zip(units, e, t))
     claim.check(d["ok"],
                 f"{sweep.model}: interpolation width {d['w_fit']} (train error <= {FIT_ERROR:g}), "
-                f"test-error peak at {d['w_peak']} (near: {d['near']}), rise {d['rise']:.3f} and "
+                f"test-error peak within 2x of it at {d['w_peak']}, rise {d['rise']:.3f} and "
                 f"fall {d['fall']:.3f} (need >= {MARGIN:g} each); test/train error by width "
                 f"(mean of {len(seeds)} seed(s)): {curve}; widest width's test errors "
                 f"{format_values(test[units[-1]])}",
