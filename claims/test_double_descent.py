@@ -103,10 +103,13 @@ SWEEPS = {
     "paper": Sweep("resnet18", (1, 2, 4, 6, 8, 10, 12, 16, 24, 32, 48, 64), 64, None, 300,
                    (("optimizer", "adam"), ("lr", 1e-4), ("random_crop", True))),
 }
-# What --long costs, measured on a 2-core Intel Xeon, one thread per run (items.py puts it in the
-# skip reason): 100 epochs took 10.2 s at 48 hidden units and 22.6 s at 512; the sweep is one test
-# item, so its runs train one after another in one process whatever -n is.
-CPU_COST = "36 runs: 12 widths x 3 seeds x 1,000 epochs, about 70 CPU-minutes on one core"
+# What --long costs (items.py puts it in the skip reason). Timed on the 2-core Intel Xeon, one
+# thread per run, with other work on the machine: 100 epochs took 10.2 s at 48 hidden units and
+# 22.6 s at 512 (so about 89 ms + 0.27 ms per unit an epoch, 68 minutes for the 36 runs), and the
+# full 1,000 epochs took 173 s at 16 units under heavier load (1.9x that pace: about 2 h). The
+# sweep is one test item, so its runs train one after another in one process whatever -n is.
+CPU_COST = ("36 runs, 12 widths x 3 seeds x 1,000 epochs, in one test item: about 70 minutes on "
+            "one core, up to 2 h on a busy machine")
 
 DOUBLE_DESCENT = ClaimInfo(
     id="DD-model-wise",
@@ -120,9 +123,9 @@ DOUBLE_DESCENT = ClaimInfo(
            "practice and the classical bias-variance trade-off (PNAS), Fig. 3",
     paper="Nakkiran et al. Fig. 1: ResNet18 widths k = 1-64 on CIFAR-10 with 15% label noise, Adam "
           "lr 1e-4, 4k epochs: test error peaks near the k where train error reaches 0 (about "
-          "k = 10-15, read from the figure, unconfirmed) and falls below the small-k minimum at "
-          "k = 64. Belkin et al. Fig. 3: one hidden layer on n = 4,000 MNIST digits, peak at the "
-          "interpolation threshold, H(d+1) + (H+1)K = nK, i.e. H = 50 hidden units.",
+          "k = 10-15, read from the figure, unconfirmed) and falls again up to k = 64. Belkin et "
+          "al. Fig. 3: one hidden layer on n = 4,000 MNIST digits, peak at the interpolation "
+          "threshold, H(d+1) + (H+1)K = nK, i.e. H = 50 hidden units.",
     paper_specific="a width sweep sized to the interpolation threshold of the papers' networks (a "
                    "one-hidden-layer MLP, ResNet18) on n = 4,000 digits or CIFAR-10",
 )
