@@ -23,7 +23,8 @@ END = "<!-- END GENERATED -->"
 
 def collect() -> dict[str, dict]:
     """Claim id -> {"info": ClaimInfo, "modules": {path: {test function: scales or ()}},
-    "generic": {test: the `requires` features, for tests that take --model}}, in the order pytest
+    "generic": {test: the `requires` features, for tests that take --model}, and "long": {test:
+    its cost} for tests marked `long`}, in the order pytest
     collects them (the items come from rethinkbench.suite.listing, as `rethinkbench list`'s do)."""
     from rethinkbench.base.errors import RethinkbenchError
     from rethinkbench.suite.listing import collect_claim_items
@@ -42,6 +43,9 @@ def collect() -> dict[str, dict]:
         scales = item.get_closest_marker("scales")
         tests = entry["modules"].setdefault(item.path.relative_to(ROOT).as_posix(), {})
         tests[item.originalname] = tuple(scales.args) if scales is not None else ()
+        long = item.get_closest_marker("long")
+        if long is not None:   # at cpu scale only with --long (rethinkbench/suite/plugin/items.py)
+            entry.setdefault("long", {})[item.originalname] = long.kwargs.get("cost", "")
         needs = item.get_closest_marker("requires")
         generic = entry.setdefault("generic", {})
         if item.get_closest_marker("models") is not None:
@@ -67,6 +71,8 @@ def render(claims: dict[str, dict]) -> str:
         for module, tests in entry["modules"].items():
             for test, scales in tests.items():
                 only = f" ({'/'.join(scales)} scale only)" if scales else ""
+                if test in entry.get("long", {}):
+                    only += f" (a long claim: at cpu scale only with `--long`; {entry['long'][test]})"
                 lines.append(f"- Checked by: `{module}::{test}`{only}")
         lines.append(f"- With `--model` ([plugins](plugins.md)): {_on_your_model(entry)}")
     return "\n".join(lines + ["", END]) + "\n"

@@ -12,8 +12,10 @@ from rethinkbench.harness.models import LocalResponseNorm
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 # Zhang et al., Appendix A / CLAIMS.md §1: exact, at width 1 on a 28x28x3 input.
+# resnet18 is Nakkiran et al.'s (Deep double descent), k = 64: kuangliu/pytorch-cifar's
+# PreActResNet18, 11,171,146 (also counted layer by layer in test_resnet18_widths_are_nakkirans).
 PAPER_COUNTS = {"mlp1x512": 1_209_866, "mlp3x512": 1_735_178, "alexnet_small": 1_387_786,
-                "inception_small": 1_649_402, "inception_small_nobn": 1_649_402}
+                "inception_small": 1_649_402, "inception_small_nobn": 1_649_402, "resnet18": 11_171_146}
 
 
 def test_every_model_has_a_paper_count():
@@ -24,6 +26,43 @@ def test_every_model_has_a_paper_count():
 def test_parameter_counts_are_the_papers(name, count):
     net = rb.build_model(name, in_shape=(3, 28, 28), num_classes=10)
     assert rb.count_parameters(net) == count
+
+
+def _preact_resnet18_count(k: int, c_in: int = 3, classes: int = 10) -> int:
+    """Parameters of a pre-activation ResNet18 with stages k, 2k, 4k, 8k, counted by hand: 3x3
+    convs without bias, BN with weight and bias, a 1x1 shortcut conv where the shape changes."""
+    total, cin = 9 * c_in * k, k
+    for mult, stride in ((1, 1), (2, 2), (4, 2), (8, 2)):
+        c = mult * k
+        total += 2 * cin + 9 * cin * c + 2 * c + 9 * c * c          # block 1: BN, conv, BN, conv
+        total += cin * c if (stride != 1 or cin != c) else 0         # its shortcut
+        total += 2 * c + 9 * c * c + 2 * c + 9 * c * c               # block 2
+        cin = c
+    return total + 8 * k * classes + classes
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16, 64])
+def test_resnet18_widths_are_nakkirans(k):
+    """Width k/64 gives Nakkiran et al.'s ResNet18 of width k: stages of k, 2k, 4k, 8k channels."""
+    net = rb.build_model("resnet18", in_shape=(3, 28, 28), num_classes=10, width=k / 64)
+    assert rb.count_parameters(net) == _preact_resnet18_count(k)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert sorted({m.out_channels for m in convs}) == sorted({k, 2 * k, 4 * k, 8 * k})
+
+
+def test_resnet18_trains_a_step_at_tiny_width():
+    net = rb.build_model("resnet18", in_shape=(1, 28, 28), num_classes=10, width=1 / 64)
+    x, y = torch.randn(8, 1, 28, 28), torch.arange(8)
+    before = [p.detach().clone() for p in net.parameters()]
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    torch.optim.Adam(net.parameters(), lr=1e-3).step()
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_resnet18_refuses_dropout():
+    with pytest.raises(rb.UsageError, match="resnet18 has no dropout"):
+        rb.build_model("resnet18", width=1 / 64, dropout=0.5)
 
 
 @pytest.mark.parametrize("name", ["mlp1x512", "alexnet_small", "inception_small"])
@@ -95,7 +134,7 @@ def test_alexnet_uses_the_papers_lrn_settings():
 
 # ----------------------------------------------------------------------------- bad input
 
-@pytest.mark.parametrize("name", ["resnet18", "MLP1x512", "", "mlp2x512"])
+@pytest.mark.parametrize("name", ["resnet34", "MLP1x512", "", "mlp2x512"])
 def test_unknown_model_is_a_usage_error_naming_it(name):
     with pytest.raises(rb.UsageError, match="unknown model") as exc:
         rb.build_model(name)

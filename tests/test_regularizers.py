@@ -170,9 +170,10 @@ def test_training_with_a_regularizer_is_deterministic_and_changes_the_run(change
 def test_regularized_configs_train_solo_not_stacked():
     plain = rb.RunConfig(device="cuda")
     assert stackable(plain) and stacks_by_default(plain)
-    for change in (dict(input_noise=1.0), dict(hidden_noise=0.1), dict(adversarial=0.2), dict(init="glorot_uniform")):
+    for change in (dict(input_noise=1.0), dict(hidden_noise=0.1), dict(adversarial=0.2), dict(init="glorot_uniform"),
+                   dict(optimizer="adam")):
         cfg = rb.RunConfig(device="cuda", **change)
-        assert uses_loop_regularizers(cfg) or cfg.init != "torch"
+        assert uses_loop_regularizers(cfg) or cfg.init != "torch" or cfg.optimizer != "sgd"
         assert not stackable(cfg) and not stacks_by_default(cfg)
     with pytest.raises(rb.UsageError, match="cannot stack .* train solo"):
         train_cohort([rb.RunConfig(input_noise=1.0, seed=s) for s in (0, 1)])

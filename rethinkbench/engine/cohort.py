@@ -125,9 +125,11 @@ def stacks_by_default(cfg: RunConfig) -> bool:
 
 
 def stackable(cfg: RunConfig) -> bool:
-    """The stacked step knows the paper's recipe (dropout, weight decay, crops) but not the loop's
-    other regularizers, a non-default init or per-epoch spectral tracking: those configs train solo."""
-    return not uses_loop_regularizers(cfg) and cfg.init == "torch" and not cfg.track_spectral
+    """The stacked step knows the paper's recipe (dropout, weight decay, crops, SGD) but not the
+    loop's other regularizers, a non-default init, Adam or per-epoch spectral tracking: those
+    configs train solo."""
+    return (not uses_loop_regularizers(cfg) and cfg.init == "torch" and not cfg.track_spectral
+            and cfg.optimizer == "sgd")
 
 
 @dataclass

@@ -25,7 +25,8 @@ KEY_OMITS_DEFAULT = {"input_dropout": 0.0, "input_noise": 0.0, "hidden_noise": 0
 _OMITTED_WHEN_NONE = ("model_version", "dataset_version", "n_test")
 # Fields left out of to_dict() (so of the key, results.json and the cache's config check) while at
 # their default: a run that does not ask for them is the run it always was.
-_OMITTED_AT_DEFAULT = {"track_spectral": False}
+_OMITTED_AT_DEFAULT = {"track_spectral": False, "optimizer": "sgd"}
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class RunConfig:
     # scale only: there the test pass over 1,000 digits every epoch was most of a conv run's time.
     n_test: int | None = None
     lr: float | None = None             # None = the paper's lr for the model
+    # "sgd" (the paper's: momentum, weight decay) or "adam" (torch's defaults, betas 0.9/0.999,
+    # eps 1e-8, L2 weight decay; `momentum` unused): Nakkiran et al.'s double descent runs.
+    optimizer: str = "sgd"
     momentum: float = 0.9
     lr_decay: float = 0.95
     decay_steps: int = 390              # one CIFAR-10 epoch at batch 128, whatever the data size
@@ -107,6 +111,8 @@ class RunConfig:
         check(_num(self.adversarial) and 0 <= self.adversarial <= 1,
               f"adversarial must be a loss weight in [0, 1], got {self.adversarial!r}")
         check(self.init in INITS, f"unknown init {self.init!r}; known: {', '.join(INITS)}")
+        check(self.optimizer in OPTIMIZERS,
+              f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
         check(_int(self.max_epochs) and self.max_epochs > 0, f"max_epochs must be > 0, got {self.max_epochs!r}")
         check(self.max_steps is None or (_int(self.max_steps) and self.max_steps > 0),
               f"max_steps must be a positive integer or None, got {self.max_steps!r}")
@@ -178,6 +184,7 @@ class RunConfig:
                   f"hidnoise{self.hidden_noise:g}" if self.hidden_noise else "",
                   f"adv{self.adversarial:g}" if self.adversarial else "",
                   {"glorot_uniform": "glorot", "kaiming_normal": "he"}.get(self.init, ""),
+                  self.optimizer if self.optimizer != "sgd" else "",
                   f"n{self.n_train}" if self.n_train else ""]
         return " ".join([self.model, corr, *[e for e in extras if e], f"seed{self.seed}"])
 

@@ -40,8 +40,12 @@ WARMUP_STEPS = 3   # PyTorch's recipe warms up on a side stream before capture; 
 
 
 def make_graph_optimizer(model, cfg, device) -> tuple[torch.optim.Optimizer, torch.Tensor]:
-    """SGD (fused, momentum, weight decay) whose lr is a device tensor that a graph reads at replay."""
+    """SGD (fused, momentum, weight decay) whose lr is a device tensor that a graph reads at replay;
+    Adam (fused, capturable: its step count lives on the device too) for cfg.optimizer == "adam"."""
     lr = torch.tensor(cfg.effective_lr, dtype=torch.float32, device=device)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay, fused=True,
+                                capturable=lr.device.type == "cuda"), lr
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay, fused=True)
     return opt, lr

@@ -5,6 +5,10 @@ tests/test_models.py): mlp1x512 1,209,866; mlp3x512 1,735,178; alexnet_small 1,3
 inception_small and inception_small_nobn 1,649,402 (conv biases counted, BatchNorm without affine
 parameters, which is what makes the two Inception counts equal). The cpu scale uses `width < 1` to
 keep conv nets affordable on two cores; every channel/unit count is scaled and rounded.
+
+One network is not Zhang et al.'s: `resnet18`, the width-parametrized pre-activation ResNet18 of
+Nakkiran et al. 2019 (Deep double descent, App. B) for the model-wise double descent claim: width w
+gives stages of k, 2k, 4k, 8k channels with k = round(64 w), so widths 1/64 ... 1 are their k = 1 ... 64.
 """
 from __future__ import annotations
 
@@ -13,9 +17,12 @@ from torch import nn
 
 from rethinkbench.base.errors import UsageError
 
-MODELS = ("mlp1x512", "mlp3x512", "alexnet_small", "inception_small", "inception_small_nobn")
+MODELS = ("mlp1x512", "mlp3x512", "alexnet_small", "inception_small", "inception_small_nobn", "resnet18")
+# The SGD learning rate of each network's paper. resnet18: 0.1, the usual SGD lr of the CIFAR-10
+# ResNet18 recipe Nakkiran et al. adapted (kuangliu/pytorch-cifar); their double descent runs use
+# Adam at 1e-4 instead, which the claim asks for explicitly (RunConfig optimizer="adam", lr=1e-4).
 PAPER_LR = {"mlp1x512": 0.01, "mlp3x512": 0.01, "alexnet_small": 0.01,
-            "inception_small": 0.1, "inception_small_nobn": 0.1}
+            "inception_small": 0.1, "inception_small_nobn": 0.1, "resnet18": 0.1}
 
 
 def _w(channels: int, width: float) -> int:
@@ -137,6 +144,47 @@ class InceptionSmall(nn.Module):
         return self.fc(self.dropout(self.features(x).mean(dim=(2, 3))))
 
 
+class PreActBlock(nn.Module):
+    """BN -> ReLU -> conv 3x3 (stride) -> BN -> ReLU -> conv 3x3, plus the shortcut: identity, or a
+    1x1 conv (stride) of the pre-activated input where the shape changes (He et al. 2016, v2)."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.shortcut = (nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+                         if stride != 1 or cin != cout else None)
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(x))
+        skip = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(torch.relu(self.bn2(out)))
+        return out + skip
+
+
+class PreActResNet18(nn.Module):
+    """Nakkiran et al.'s ResNet18 family: conv 3x3 (k) -> 4 stages of 2 PreActBlocks with k, 2k,
+    4k, 8k channels and strides 1, 2, 2, 2 -> global mean pool -> linear. As in the code they
+    adapted (kuangliu/pytorch-cifar's PreActResNet18) there is no BN-ReLU after the last stage.
+    k = 64 is the standard ResNet18 (11,171,146 parameters for 3 input channels, 10 classes)."""
+
+    def __init__(self, in_shape, num_classes: int, width: float = 1.0):
+        super().__init__()
+        k = _w(64, width)
+        self.stem = nn.Conv2d(in_shape[0], k, 3, padding=1, bias=False)
+        blocks, cin = [], k
+        for mult, stride in ((1, 1), (2, 2), (4, 2), (8, 2)):
+            blocks += [PreActBlock(cin, mult * k, stride), PreActBlock(mult * k, mult * k, 1)]
+            cin = mult * k
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+
 def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: float = 1.0,
                 dropout: float = 0.0) -> nn.Module:
     """A paper model by name (``rb.build_model``, rethinkbench/registry, also builds plugins). `width` scales every hidden width; `dropout` adds dropout after hidden
@@ -156,6 +204,11 @@ def build_model(name: str, in_shape=(3, 28, 28), num_classes: int = 10, width: f
         model = MLP(c * h * w, [_w(512, width)] * depth, num_classes, dropout)
     elif name == "alexnet_small":
         model = AlexNetSmall(in_shape, num_classes, width, dropout)
+    elif name == "resnet18":
+        if dropout:
+            raise UsageError("resnet18 has no dropout (Nakkiran et al.'s network has none); got "
+                             f"dropout={dropout!r}")
+        model = PreActResNet18(in_shape, num_classes, width)
     else:
         model = InceptionSmall(in_shape, num_classes, width, bn=(name == "inception_small"), dropout=dropout)
     model.in_shape = tuple(in_shape)  # lets a saved state dict be rebuilt (cache.py)

@@ -33,7 +33,10 @@ def bars(values: dict, *, title: str, xlabel: str, ylabel: str, errors: dict | N
             "bars": [{"label": str(k), "value": v, "err": (errors or {}).get(k)} for k, v in values.items()]}
 
 
-def xy(series: dict, *, title: str, xlabel: str, ylabel: str) -> dict:
-    """A line figure from {label: (xs, ys)}."""
-    return {"kind": "line", "title": title, "xlabel": xlabel, "ylabel": ylabel, "logy": False,
+def xy(series: dict, *, title: str, xlabel: str, ylabel: str, logx: bool = False) -> dict:
+    """A line figure from {label: (xs, ys)}; `logx` draws x on a log scale (a width sweep)."""
+    spec = {"kind": "line", "title": title, "xlabel": xlabel, "ylabel": ylabel, "logy": False,
             "series": [{"label": k, "x": list(v[0]), "y": list(v[1])} for k, v in series.items()]}
+    if logx:   # only when asked: the specs of the other figures stay as they were
+        spec["logx"] = True
+    return spec

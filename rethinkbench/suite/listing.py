@@ -34,8 +34,9 @@ CORRUPTION_TEXT = {
 def listing(claims_dir: Path | None = None) -> dict:
     """The names as plain data (`rethinkbench list --json`). `claims_dir`: where to collect claims
     from (None: no claims section)."""
-    models = [{"name": m, "source": "built-in", "origin": "rethinkbench (the paper's)", "version": None,
-               "default_lr": PAPER_LR[m], "dropout": True} for m in MODELS]
+    models = [{"name": m, "source": "built-in", "version": None,
+               "origin": "rethinkbench (Nakkiran et al.'s)" if m == "resnet18" else "rethinkbench (the paper's)",
+               "default_lr": PAPER_LR[m], "dropout": m != "resnet18"} for m in MODELS]
     models += [_installed("model", ep) for ep in entry_points("model")]
     datasets = []
     for d in DATASETS:

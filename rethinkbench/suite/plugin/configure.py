@@ -26,6 +26,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "scales(*names, needs=''): run only at these scales (smoke, "
                                        "cpu, paper); skipped elsewhere with the reason, naming the "
                                        "options in `needs` too (e.g. '--imagenet-root PATH')")
+    config.addinivalue_line("markers", "long(cost): a claim too long for the default cpu session: "
+                                       "at cpu scale it runs only with --long, and is skipped "
+                                       "otherwise with a reason naming --long and `cost`")
     config.addinivalue_line("markers", "requires(*features): the claim needs a model that takes "
                                        "`dropout` ('dropout') or a dataset with uncropped images "
                                        "('raw_images'); skipped, with the reason, for a plugin without")

@@ -1,6 +1,6 @@
 """Collection: the `models` marker's parametrization, each claim item's Evidence, `-k` by claim id,
-and the skips (scale, paper-specific claims and missing features under a plugin), each with its
-reason."""
+and the skips (scale, long claims at cpu scale without --long, paper-specific claims and missing
+features under a plugin), each with its reason."""
 from __future__ import annotations
 
 import pytest
@@ -38,6 +38,12 @@ def pytest_collection_modifyitems(config, items):
             item.extra_keyword_matches.add(m.args[0].id)   # so `-k Z-F1a-fit` / `-k "A-"` select by claim
             config.stash[CLAIM_ITEMS_KEY].add(item.nodeid)
             _skip_for_plugins(item, m.args[0], state)
+        long = item.get_closest_marker("long")
+        if long is not None and scale == "cpu" and not config.option.long:
+            name = m.args[0].id if m is not None else item.name
+            item.add_marker(pytest.mark.skip(
+                reason=f"{name} is a long claim at cpu scale ({long.kwargs.get('cost') or 'no cost given'}); "
+                       f"pass --long to run it"))
         s = item.get_closest_marker("scales")
         if s is not None and scale not in s.args:
             # `needs`: what else the test needs at that scale (ImageNet's --imagenet-root PATH),

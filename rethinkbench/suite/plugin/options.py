@@ -78,6 +78,11 @@ def pytest_addoption(parser):
     g.addoption("--imagenet-root", type=Path, default=None, metavar="PATH",
                 help="ImageNet in torchvision's layout, for the Table 2 claims (paper scale only; "
                      "default: none, those claims skip)")
+    g.addoption("--long", action="store_true", default=False,
+                help="also run the long claims at cpu scale: claims marked `long` (the model-wise "
+                     "double descent width sweep, DD-model-wise: about 70 minutes on one core of a "
+                     "2-core Intel Xeon) are skipped at cpu scale without it; they always run "
+                     "at smoke and paper scale (default: off)")
     g.addoption("--cache-dir", type=Path, default=Path(DEFAULT_DIR), metavar="PATH",
                 help=f"results cache directory (default: {DEFAULT_DIR} in the rootdir)")
     g.addoption("--no-cache", action="store_true", default=False,
