@@ -91,6 +91,12 @@ def expected_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     if not _is_count(samples):
         raise UsageError(f"samples must be a positive integer, got {samples!r}")
     base = _loss(model, x, y, loss)
+    perturbed = _perturbed_loss(model, x, y, stds, samples, seed, loss)
+    return {"loss": base, "perturbed_loss": perturbed, "sharpness": perturbed - base}
+
+
+def _perturbed_loss(model, x, y, stds: dict, samples: int, seed: int, loss: str) -> float:
+    """The mean of L(w + nu) over `samples` draws of nu ~ N(0, diag stds^2), from `seed`."""
     g = torch.Generator(device="cpu").manual_seed(seed)
     noisy = copy.deepcopy(model)
     params = list(model.named_parameters())
@@ -102,7 +108,7 @@ def expected_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                 s = s.to(p.device, p.dtype) if torch.is_tensor(s) else s
                 q.copy_(p + s * torch.randn(p.shape, generator=g, dtype=p.dtype).to(p.device))
         total += _loss(noisy, x, y, loss)
-    return {"loss": base, "perturbed_loss": total / samples, "sharpness": total / samples - base}
+    return total / samples
 
 
 def kl_term(model: torch.nn.Module, sigma, reference: torch.nn.Module | None = None) -> float:
@@ -135,10 +141,14 @@ def sharpness_kl_curve(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     alphas = [float(a) for a in alphas]
     if not alphas or any(a <= 0 for a in alphas) or any(b <= a for a, b in zip(alphas, alphas[1:])):
         raise UsageError(f"alphas must be a non-empty, strictly increasing grid of positive numbers, got {alphas!r}")
-    out = []
+    if loss not in LOSSES:
+        raise UsageError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
+    if not _is_count(samples):
+        raise UsageError(f"samples must be a positive integer, got {samples!r}")
+    base, out = _loss(model, x, y, loss), []     # L(w) once: every alpha shares it
     for a in alphas:
         std = perturbation_std(model, a, relative)
-        s = expected_sharpness(model, x, y, std, samples=samples, seed=seed, loss=loss)["sharpness"]
+        s = _perturbed_loss(model, x, y, std, samples, seed, loss) - base
         out.append({"alpha": a, "sharpness": s, "kl": kl_term(model, std)})
         if stop_above is not None and s > stop_above:
             break
@@ -163,7 +173,7 @@ def kl_at_sharpness(curve: list[dict], eps: float) -> float:
 
 
 def max_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = KESKAR_EPS,
-                  steps: int = 5) -> float:
+                  steps: int = 3) -> float:
     """Keskar et al.'s sharpness (in %): 100 (max_nu L(w + nu) - L(w)) / (1 + L(w)), L the training
     cross-entropy, over the box |nu_i| <= eps (|w_i| + 1), by `steps` steps of projected
     sign-gradient ascent from nu = 0 (each step 2 box / steps, so the walk can cross the box). The
