@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rethinkbench.base.errors import UsageError
+from rethinkbench.base.threads import run_threads
 from rethinkbench.engine.train import initial_model, prepare_dataset
 from rethinkbench.measures import margins as M
 from rethinkbench.measures import norms as N
@@ -27,22 +28,29 @@ def run_data(result, data_root, data=None):
 
 def measure_run(result, data_root, data=None) -> dict:
     """Margins, spectral complexity and Neyshabur et al.'s norm measures of a kept network on its
-    own training set (labels as trained), computed once per run key."""
+    own training set (labels as trained), computed once per run key, on one intra-op thread as the
+    run trained (under -n 0 torch's default of all cores spins against other processes on a shared
+    machine, and the numbers match those of an xdist worker)."""
     key = result.config.key()
     if key not in _MEASURED:
-        cfg = result.config
-        ds = run_data(result, data_root, data)
-        model = result.model.cpu().double()
-        x, y = ds.x_train.double(), ds.y_train
-        m = M.margins(model, x, y)
-        r0 = N.spectral_complexity(model, x)
-        rinit = N.spectral_complexity(model, x, reference=initial_model(cfg, ds.in_shape, ds.num_classes).double())
-        scale = M.data_norm(x) / len(x)
-        gamma = M.margin_percentile(m)
-        _MEASURED[key] = {"margins": m, "normalized": m / (r0 * scale), "normalized_init": m / (rinit * scale),
-                          "R_A": r0, "R_A_init": rinit, "lipschitz": N.lipschitz(model, x), "gamma": gamma,
-                          **(N.neyshabur_measures(model, x, gamma) if gamma > 0 else {})}
+        with run_threads():
+            _MEASURED[key] = _measure(result, data_root, data)
     return _MEASURED[key]
+
+
+def _measure(result, data_root, data) -> dict:
+    cfg = result.config
+    ds = run_data(result, data_root, data)
+    model = result.model.cpu().double()
+    x, y = ds.x_train.double(), ds.y_train
+    m = M.margins(model, x, y)
+    r0 = N.spectral_complexity(model, x)
+    rinit = N.spectral_complexity(model, x, reference=initial_model(cfg, ds.in_shape, ds.num_classes).double())
+    scale = M.data_norm(x) / len(x)
+    gamma = M.margin_percentile(m)
+    return {"margins": m, "normalized": m / (r0 * scale), "normalized_init": m / (rinit * scale),
+            "R_A": r0, "R_A_init": rinit, "lipschitz": N.lipschitz(model, x), "gamma": gamma,
+            **(N.neyshabur_measures(model, x, gamma) if gamma > 0 else {})}
 
 
 def skip_unsupported(run, model, dataset, seed):

@@ -47,6 +47,7 @@ import copy
 import numpy as np
 import pytest
 
+from rethinkbench.base.threads import run_threads
 from rethinkbench.harness.corruptions import confusion_set
 from rethinkbench.measures import sharpness as S
 from rethinkbench.suite.evidence import ClaimInfo, format_values, spearman
@@ -110,10 +111,12 @@ def _sharpness(result, data_root, data=None, keskar=False) -> dict:
         ds = run_data(result, data_root, data)
         net = copy.deepcopy(result.model).cpu().float()
         x, y = ds.x_train.float(), ds.y_train
-        curve = S.sharpness_kl_curve(net, x, y, ALPHAS, samples=SAMPLES, seed=0, stop_above=STOP)
+        with run_threads():   # one thread, as the run trained (see measured.measure_run)
+            curve = S.sharpness_kl_curve(net, x, y, ALPHAS, samples=SAMPLES, seed=0, stop_above=STOP)
+            top = S.max_sharpness(net, x, y) if keskar else None
         alone = next((c["sharpness"] for c in curve if c["alpha"] == ALPHA_ALONE), float("nan"))
         _SHARP[key] = {"curve": curve, "kl_at": {e: S.kl_at_sharpness(curve, e) for e in EPS},
-                       "alone": alone, "max_sharpness": S.max_sharpness(net, x, y) if keskar else None}
+                       "alone": alone, "max_sharpness": top}
     return _SHARP[key]
 
 
