@@ -47,7 +47,7 @@ import numpy as np
 import pytest
 
 from rethinkbench.base.errors import UsageError
-from rethinkbench.engine.train import initial_model, prepare_dataset
+from rethinkbench.engine.train import initial_model
 from rethinkbench.measures import margins as M
 from rethinkbench.measures import norms as N
 from rethinkbench.suite import protocols
@@ -55,10 +55,9 @@ from rethinkbench.suite.evidence import ClaimInfo, spearman
 from rethinkbench.suite.figspecs import xy
 
 from known_failures import known_failure
+from measured import LEVELS, MEASURES, cdf, measure_run, measured_runs
 
-LEVELS = protocols.MEASURE_LEVELS
 SEPARATES = 0.9          # the AUC that counts as "separates" (decided before measuring)
-MEASURES = ("l2", "l1_path", "l2_path", "spectral")
 
 MARGINS = ClaimInfo(
     id="B-margin-separates",
@@ -85,55 +84,6 @@ NORMS = ClaimInfo(
           "training-set size (log-scale plots, no numbers). The measures' constants (4's, 2's, unit "
           "counts h_i) are as recalled from §2, unconfirmed; they cancel in this comparison.",
 )
-
-_MEASURED: dict = {}   # run key -> measures, shared by both claims in one session
-
-
-def measure_run(result, data_root) -> dict:
-    key = result.config.key()
-    if key not in _MEASURED:
-        cfg, model = result.config, result.model
-        ds = prepare_dataset(cfg, None, data_root, "cpu")
-        model = model.cpu().double()
-        x, y = ds.x_train.double(), ds.y_train
-        m = M.margins(model, x, y)
-        r0 = N.spectral_complexity(model, x)
-        rinit = N.spectral_complexity(model, x, reference=initial_model(cfg, ds.in_shape, ds.num_classes).double())
-        scale = M.data_norm(x) / len(x)
-        gamma = M.margin_percentile(m)
-        _MEASURED[key] = {"margins": m, "normalized": m / (r0 * scale), "normalized_init": m / (rinit * scale),
-                          "R_A": r0, "R_A_init": rinit, "lipschitz": N.lipschitz(model, x), "gamma": gamma,
-                          **(N.neyshabur_measures(model, x, gamma) if gamma > 0 else {})}
-    return _MEASURED[key]
-
-
-def measured_runs(run, model, dataset, seeds, data_root) -> dict:
-    """{p: [measures per seed]} for the MEASURE_LEVELS runs (trained networks from the cache)."""
-    # A network the measures do not support is skipped before anything is trained for it.
-    net = initial_model(run.config(model=model, seed=seeds[0]), dataset.in_shape, dataset.num_classes)
-    try:
-        N.spectral_complexity(net, dataset.x_train[:1])
-        N.path_sum(net, dataset.x_train[:1], 1)
-    except UsageError as exc:
-        pytest.skip(f"{model}: the measures are not defined for this network: {exc}")
-    out = {}
-    # Every level's runs are asked for before any is measured, so that --plan sees them all.
-    runs = {p: run.many([{**o, "keep_model": True} for o in protocols.label_noise(model, p, seeds)]) for p in LEVELS}
-    for p, res in runs.items():
-        try:
-            out[p] = [measure_run(r, data_root) for r in res]
-        except UsageError as exc:
-            pytest.skip(f"{model}: the measures are not defined for this network: {exc}")
-        unfit = [r.config.seed for r in res if not r.fitted]
-        if unfit:
-            out.setdefault("unfit", []).append(f"p={p:g} seeds {unfit}")
-    return out
-
-
-def cdf(values, points=50):
-    q = np.linspace(0, 1, points)
-    return [float(v) for v in np.quantile(values, q)], [float(v) for v in q]
-
 
 @pytest.mark.claim(MARGINS)
 @pytest.mark.models(default=["mlp1x512"])

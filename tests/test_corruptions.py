@@ -305,3 +305,47 @@ def test_check_corruption_normalizes_levels():
     assert check_corruption("partial_labels", 1) == 1.0
     assert isinstance(check_corruption("partial_labels", 0), float)
     assert check_corruption("random_labels", None) is None
+
+
+# ----------------------------------------------------------------------------- confusion set
+
+@PROPS
+@given(n_true=st.integers(1, 60), sizes=st.lists(st.integers(0, 100), min_size=2, max_size=3), seed=SEEDS)
+def test_confusion_set_keeps_its_true_set_and_nests_its_confusion_sets(make_dataset, n_true, sizes, seed):
+    """Neyshabur et al.'s Fig. 3 sets: at one seed the true-label part is the same for every size,
+    a larger confusion set extends a smaller one (same digits, same labels), the input dataset and
+    the test set are untouched, and the true part keeps its labels."""
+    from rethinkbench.harness.corruptions import confusion_set
+    ds = make_dataset(n=200, num_classes=10)
+    saved = clone_fields(ds)
+    built = [confusion_set(ds, n_true, k, seed) for k in sorted(sizes)]
+    assert_same_fields(ds, saved)
+    small = built[0]
+    for big, k in zip(built, sorted(sizes)):
+        assert big.n_train == n_true + k and big.info["n_confusion"] == k
+        assert torch.equal(big.x_train[:n_true + sorted(sizes)[0]], small.x_train)
+        assert torch.equal(big.y_train[:n_true + sorted(sizes)[0]], small.y_train)
+        assert torch.equal(big.y_train[:n_true], big.y_train_clean[:n_true])
+        assert not big.corrupted[:n_true].any()
+        assert torch.equal(big.corrupted, big.y_train != big.y_train_clean)
+        assert torch.equal(big.x_test, ds.x_test) and torch.equal(big.y_test, ds.y_test)
+    rows = {tuple(r) for r in ds.x_train.flatten(1).tolist()}
+    picked = [tuple(r) for r in built[-1].x_train.flatten(1).tolist()]
+    assert len(set(picked)) == len(picked) and set(picked) <= rows      # distinct training digits
+
+
+def test_confusion_set_labels_are_random_and_errors_are_clear(make_dataset):
+    """Null hypothesis: each of the 1,800 confusion labels is uniform over 10 classes, so it keeps
+    its true class with probability 1/10 (5-sigma bound)."""
+    from rethinkbench.harness.corruptions import confusion_set
+    ds = make_dataset(n=2000, num_classes=10)
+    c = confusion_set(ds, 200, 1800, seed=3)
+    kept = int((c.y_train[200:] == c.y_train_clean[200:]).sum())
+    assert abs(kept - 180) <= five_sigma(1800, 0.1)
+    assert not torch.equal(c.y_train, confusion_set(ds, 200, 1800, seed=4).y_train)
+    with pytest.raises(rb.UsageError, match=r"n_true \+ n_confusion = 2001 is more than .*2000 training examples"):
+        confusion_set(ds, 1000, 1001, seed=0)
+    with pytest.raises(rb.UsageError, match="n_confusion must be an integer >= 0, got -1"):
+        confusion_set(ds, 10, -1, seed=0)
+    with pytest.raises(rb.UsageError, match="n_true must be at least 1, got 0"):
+        confusion_set(ds, 0, 10, seed=0)

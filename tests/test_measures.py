@@ -297,3 +297,105 @@ def test_kl_term_closed_form_and_errors():
         expected_sharpness(net, x, y, 0.1, samples=0)
     with pytest.raises(UsageError, match="sigma must be >= 0, got -1"):
         expected_sharpness(net, x, y, -1.0)
+
+
+def test_perturbation_std_and_its_kl_closed_form():
+    from rethinkbench.measures.sharpness import kl_term, perturbation_std
+    net = two_layer([[3.0, 0.0], [0.0, -4.0]], [[1.0, 0.0]])
+    std = perturbation_std(net, 0.5)            # the Fig. 2 caption: alpha (10 |w_i| + 1)
+    torch.testing.assert_close(std["0.weight"], torch.tensor([[15.5, 0.5], [0.5, 20.5]], dtype=torch.float64))
+    torch.testing.assert_close(std["2.weight"], torch.tensor([[5.5, 0.5]], dtype=torch.float64))
+    # sum_i w_i^2 / (2 sigma_i^2) at alpha = 1: sigma = 31, 41 and 11 for the weights 3, -4, 1
+    assert kl_term(net, perturbation_std(net, 1.0)) == pytest.approx(9 / (2 * 31 ** 2) + 16 / (2 * 41 ** 2) + 1 / (2 * 11 ** 2))
+    # relative = 0 is spherical noise of std alpha: ||w||^2 / (2 alpha^2)
+    assert kl_term(net, perturbation_std(net, 2.0, relative=0.0)) == pytest.approx(kl_term(net, 2.0)) == pytest.approx(26 / 8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(w=st.lists(st.floats(-3, 3, allow_nan=False), min_size=6, max_size=6),
+       alpha=st.floats(1e-3, 1e3), relative=st.floats(0, 20))
+def test_kl_scales_as_one_over_alpha_squared_and_ignores_signs(w, alpha, relative):
+    """sigma_i is linear in alpha, so KL(alpha) alpha^2 = KL(1) (what kl_at_sharpness relies on);
+    and it depends on |w_i| only, so flipping every sign leaves it unchanged."""
+    from rethinkbench.measures.sharpness import kl_term, perturbation_std
+    net = two_layer([w[0:2], w[2:4]], [w[4:6]])
+    neg = two_layer([[-v for v in w[0:2]], [-v for v in w[2:4]]], [[-v for v in w[4:6]]])
+    kl1 = kl_term(net, perturbation_std(net, 1.0, relative))
+    assert kl_term(net, perturbation_std(net, alpha, relative)) * alpha ** 2 == pytest.approx(kl1, rel=1e-9, abs=1e-12)
+    assert kl_term(neg, perturbation_std(neg, alpha, relative)) == pytest.approx(kl_term(net, perturbation_std(net, alpha, relative)))
+
+
+def test_sharpness_is_zero_at_alpha_zero_and_the_curve_is_kl_over_alpha_squared():
+    from rethinkbench.measures.sharpness import expected_sharpness, kl_term, perturbation_std, sharpness_kl_curve
+    net = two_layer([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
+    x = torch.tensor([[3.0, 1.0], [0.0, 2.0], [1.0, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 0])
+    assert expected_sharpness(net, x, y, perturbation_std(net, 0.0), samples=3)["sharpness"] == 0.0
+    curve = sharpness_kl_curve(net, x, y, [0.01, 0.1, 1.0, 10.0], samples=20)
+    kl1 = kl_term(net, perturbation_std(net, 1.0))
+    assert [c["kl"] for c in curve] == pytest.approx([kl1 * 1e4, kl1 * 1e2, kl1, kl1 * 1e-2])
+    assert curve[0]["sharpness"] == 0.0 and curve[-1]["sharpness"] > 0.1    # tiny noise flips nothing
+    assert curve == sharpness_kl_curve(net, x, y, [0.01, 0.1, 1.0, 10.0], samples=20)   # fixed seed
+    stopped = sharpness_kl_curve(net, x, y, [0.01, 0.1, 1.0, 10.0, 100.0], samples=20, stop_above=0.05)
+    assert stopped[-1]["sharpness"] > 0.05 and all(c["sharpness"] <= 0.05 for c in stopped[:-1])
+
+
+def test_kl_at_sharpness_interpolates_in_log_alpha():
+    from rethinkbench.measures.sharpness import kl_at_sharpness
+    curve = [{"alpha": 1.0, "sharpness": 0.0, "kl": 100.0}, {"alpha": 4.0, "sharpness": 0.2, "kl": 100 / 16},
+             {"alpha": 16.0, "sharpness": 0.6, "kl": 100 / 256}]
+    assert kl_at_sharpness(curve, 0.1) == pytest.approx(25.0)     # alpha* = 2, KL = 100 / 2^2
+    assert kl_at_sharpness(curve, 0.2) == pytest.approx(100 / 16)
+    assert kl_at_sharpness(curve, 0.4) == pytest.approx(100 / 64)  # alpha* = 8
+    assert math.isnan(kl_at_sharpness(curve, 0.7))               # never reached on the grid
+    assert math.isnan(kl_at_sharpness(curve[1:], 0.1))           # reached before the grid starts
+
+
+def test_max_sharpness_is_at_least_the_linearized_box_maximum():
+    """For a linear softmax model the cross-entropy is convex in w, so one sign-gradient step to the
+    box's corner raises it by at least sum_i box_i |g_i| (the linearization's maximum)."""
+    from rethinkbench.measures.sharpness import max_sharpness
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4)).double()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = torch.randn(20, 3, dtype=torch.float64), torch.randint(0, 4, (20,))
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    eps = 0.01
+    rise = sum(float((eps * (p.detach().abs() + 1) * g.abs()).sum()) for p, g in zip(net.parameters(), grads))
+    value = max_sharpness(net, x, y, eps=eps, steps=1)
+    assert value >= 100 * rise / (1 + float(loss.detach())) * (1 - 1e-9) > 0
+    assert max_sharpness(net, x, y, eps=1e-6) < value
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+
+
+def test_sharpness_usage_errors():
+    from rethinkbench.measures.sharpness import (expected_sharpness, kl_at_sharpness, kl_term, max_sharpness,
+                                                 perturbation_std, sharpness_kl_curve)
+    net = two_layer([[3.0, 0.0], [0.0, 4.0]], [[1.0, 0.0]])
+    x, y = torch.ones(1, 2, dtype=torch.float64), torch.tensor([0])
+    with pytest.raises(UsageError, match="alpha must be a finite number >= 0, got -1"):
+        perturbation_std(net, -1.0)
+    with pytest.raises(UsageError, match="relative must be a number >= 0"):
+        perturbation_std(net, 1.0, relative=-2)
+    with pytest.raises(UsageError, match=r"sigma must be > 0 for the KL term, got a minimum std of 0"):
+        kl_term(net, perturbation_std(net, 0.0))
+    with pytest.raises(UsageError, match=r"no std of the right shape for parameter\(s\) \['2.weight'\]"):
+        kl_term(net, {"0.weight": torch.ones(2, 2)})
+    with pytest.raises(UsageError, match="strictly increasing grid of positive numbers"):
+        sharpness_kl_curve(net, x, y, [0.1, 0.01])
+    with pytest.raises(UsageError, match="strictly increasing grid of positive numbers"):
+        sharpness_kl_curve(net, x, y, [])
+    with pytest.raises(UsageError, match="unknown loss 'hinge'"):
+        sharpness_kl_curve(net, x, y, [0.1], loss="hinge")
+    with pytest.raises(UsageError, match="eps must be > 0, got 0"):
+        kl_at_sharpness([{"alpha": 1.0, "sharpness": 0.0, "kl": 1.0}], 0)
+    with pytest.raises(UsageError, match="needs a non-empty curve"):
+        kl_at_sharpness([], 0.1)
+    with pytest.raises(UsageError, match="eps must be > 0, got -0.1"):
+        max_sharpness(net, x, y, eps=-0.1)
+    with pytest.raises(UsageError, match="steps must be a positive integer, got 0"):
+        max_sharpness(net, x, y, steps=0)
+    with pytest.raises(UsageError, match="sigma must be >= 0, got 'big'"):
+        expected_sharpness(net, x, y, "big")

@@ -136,3 +136,35 @@ def random_signs(ds: Dataset, seed: int, n_train: int | None = None) -> Dataset:
     signs = torch.randint(0, 2, (x.shape[0],), generator=generator(seed, "signs")).to(ds.y_train.device)
     return Dataset(x, signs, ds.x_test, ds.y_test % 2, num_classes=2, name=f"{ds.name}-random-signs",
                    info={**ds.info, "corruption": "random_signs", "corruption_seed": seed})
+
+
+def confusion_set(ds: Dataset, n_true: int, n_confusion: int, seed: int) -> Dataset:
+    """Neyshabur et al. (2017, Fig. 3)'s training set: `n_true` digits with their true labels plus a
+    "confusion set" of `n_confusion` other digits with uniformly random labels; test set untouched.
+
+    The true set is the first n_true of a random permutation of ds's training examples ("confusion"
+    stream of `seed`), the confusion set the next n_confusion, so at one seed the true set is the
+    same for every size and a larger confusion set contains a smaller one with the same labels (each
+    drawn once, for the pool's position). The true set comes first: examples n_true onwards are the
+    confusion set; `y_train_clean` keeps their original labels and `corrupted` marks those whose
+    label the draw changed (about 9 in 10 of them with 10 classes), as for the other corruptions."""
+    for what, v in (("n_true", n_true), ("n_confusion", n_confusion)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+            raise UsageError(f"confusion_set: {what} must be an integer >= 0, got {v!r}")
+    if n_true < 1:
+        raise UsageError(f"confusion_set: n_true must be at least 1, got {n_true}")
+    n = ds.x_train.shape[0]
+    if n_true + n_confusion > n:
+        raise UsageError(f"confusion_set: n_true + n_confusion = {n_true + n_confusion} is more than "
+                         f"{ds.name}'s {n} training examples")
+    gen = generator(seed, "confusion")
+    order = torch.randperm(n, generator=gen)
+    pool_labels = torch.randint(0, ds.num_classes, (n - n_true,), generator=gen)
+    idx = order[:n_true + n_confusion].to(ds.y_train.device)
+    y_clean = ds.y_train[idx]
+    y = torch.cat([y_clean[:n_true], pool_labels[:n_confusion].to(y_clean.device)])
+    return Dataset(ds.x_train[idx], y, ds.x_test, ds.y_test, num_classes=ds.num_classes,
+                   name=f"{ds.name}-confusion{n_true}+{n_confusion}", y_train_clean=y_clean,
+                   corrupted=y != y_clean,
+                   info={**ds.info, "corruption": "confusion_set", "corruption_seed": seed,
+                         "n_true": n_true, "n_confusion": n_confusion})
