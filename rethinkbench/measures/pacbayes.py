@@ -13,8 +13,11 @@ The formulas, as in the paper (§2-§3; logs natural, KL in nats):
   b = 100, c = 0.1, delta = 0.025 (§4.3).
 - Objective (their Eq. 4): E_{v~Q} mean_i l(f_v(x_i), y_i) + sqrt(B_RE / 2), with l the logistic
   loss over ln 2 (an upper bound on the 0-1 loss); minimized by RMSprop (decay 0.9) over w,
-  rho = ln(s) / 2 and eta = ln(lambda) / 2, from w = the SGD solution, s = |w| (§4.3) and
-  lambda = e^-6 (the authors' released code). For a network with two output logits (the suite's
+  rho = ln(s) / 2 and eta = ln(lambda) / 2, from w = the SGD solution. The paper starts at
+  s = |w| (§4.3) and lambda = e^-6 (the authors' released code): init="paper". The default start
+  (init_uniform: s_i = lambda for every parameter, lambda searched on the grid) is ours, for
+  budgets of hundreds of steps rather than the paper's 200,000 (init_uniform says why). lambda is
+  kept at most c exp(-1/b) (j >= 1). For a network with two output logits (the suite's
   mlp1x512 built with num_classes = 2) f = logit_y - logit_other, and the surrogate is the
   cross-entropy over ln 2: the same function of f as their single-output logistic loss.
 - Final bound (their Eq. 6): lambda rounded to the grid (j = floor or ceil of b ln(c / lambda), the
@@ -298,15 +301,17 @@ def objective(posterior: GaussianPosterior, x: torch.Tensor, y: torch.Tensor, m:
               delta: float = DELTA, b: float = B_GRID, c: float = C_GRID) -> tuple[torch.Tensor, dict]:
     """Their Eq. 4 on the batch (x, y) of a training set of m examples: the mean surrogate loss of
     per-example draws from Q plus sqrt(B_RE / 2) at the continuous lambda = exp(2 eta) (j clamped
-    at >= 1 so that the union-bound term stays defined while lambda wanders)."""
+    at >= 1: lambda at most c exp(-1/b), so that the union-bound term stays defined)."""
     s = posterior.variances()
     loss = surrogate_loss(posterior(x, generator, s), y).mean()
-    kl = posterior.kl(variances=s)
-    j = (b * (math.log(c) - 2 * posterior.eta)).clamp_min(1.0)
+    # lambda stays on the grid's range, at most lambda_1 = c exp(-1/b) (where j >= 1)
+    eta = posterior.eta.clamp(max=0.5 * (math.log(c) - 1.0 / b))
+    kl = posterior.kl(prior_var=(2 * eta).exp(), variances=s)
+    j = b * (math.log(c) - 2 * eta)
     budget = (kl + 2 * torch.log(j) + math.log(math.pi ** 2 * m / (6 * delta))) / (m - 1)
     total = loss + torch.sqrt(budget / 2)
     return total, {"objective": float(total.detach()), "surrogate": float(loss.detach()), "kl": float(kl.detach()),
-                   "prior_variance": float((2 * posterior.eta.detach()).exp())}
+                   "prior_variance": float((2 * eta.detach()).exp())}
 
 
 def optimize(posterior: GaussianPosterior, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int = 100,
@@ -498,7 +503,17 @@ def pac_bayes_bound(model: nn.Module, init_model: nn.Module, x: torch.Tensor, y:
     _check_data(x, y, "pac_bayes_bound")
     if init not in INITS:
         raise UsageError(f"unknown init {init!r}; known: {', '.join(INITS)}")
+    # every argument checked before any work (optimize and evaluate check them again)
+    _count("steps", steps, 0)
     _count("passes", passes)
+    _count("batch_size", batch_size)
+    _positive("lr", lr)
+    if scale_lr is not None:
+        _positive("scale_lr", scale_lr)
+    _open_unit("delta", delta)
+    _open_unit("delta_prime", delta_prime)
+    if (x_test is None) != (y_test is None):
+        raise UsageError("give both x_test and y_test, or neither")
     posterior = GaussianPosterior(model, init_model, x)
     if init == "uniform":
         init_uniform(posterior, x, y, seed=seed, delta=_open_unit("delta", delta), b=_positive("b", b),
