@@ -18,9 +18,11 @@ and the kl-inverse bound. Inputs are the harness's (per-image standardized), not
 far from its initialization (measured once, seed 0-2: distance 6.4 against 3.5).
 
 Cost (BOUND below). The paper ran 200,000 RMSprop steps per bound (about 50x the SGD cost). At cpu
-scale the six bounds (3 seeds x 2 label sets) share about 50 s of one core with their training
-(about 40 s): 150 steps of batch 100 (about 30 ms a step on the 2-core Xeon: each step touches all
-403k posterior means and variances), the variances at lr 1e-2 so that they move in so few steps,
+scale the whole claim, cold, took 61 s of CPU (63 s wall, -n 0, one thread, 2-core Xeon shared with
+other work): the six runs (3 seeds x 2 label sets) trained in 28 s, the six bounds took about 25 s
+(a warm session, runs from the cache, takes 34 s: the bounds are not cached). Per bound: 150 steps
+of batch 100 (about 30 ms a step: each step touches all 403k posterior means and variances), the
+variances at lr 1e-2 so that they move in so few steps,
 the means at 1e-4, from init_uniform's start (s_i = lambda for every weight, lambda searched on
 the grid), and 2 Monte Carlo passes over the training set (8,000 independent draws: the
 sample-convergence slack is then ~0.01). Measured on seed 0, true labels, before the rule below
@@ -135,8 +137,9 @@ def test_pac_bayes_bound(claim, run, scale, dataset, device, seeds, model):
     claim.test = ("per seed: test error of Q <= kl-inverse bound (both label sets); true labels "
                   "q + sqrt(B_RE/2) < 1; random labels q + sqrt(B_RE/2) >= 1")
     claim.params.update({k: v_ for k, v_ in setting.items() if v_ is not None})
-    paper = {"true_labels": dict(bound=0.161, test_error=0.034, train_error=0.028, kl=5144),
-             "random_labels": dict(test_error=0.503, train_error=0.112, kl=201131, mcallester_term=1.352)}
+    paper = {"true_labels": dict(bound=0.161, test_error=0.034, train_error=0.028, kl=5144, sgd_test=0.018),
+             "random_labels": dict(test_error=0.503, train_error=0.112, kl=201131, mcallester_term=1.352,
+                                   sgd_test=0.508, sgd_train=0.007)}
     for c, bs in out.items():
         p = paper[c]
         claim.measure(f"bound_{c}", [b.bound for b in bs], paper=p.get("bound"), tolerance={"abs": 0.05})
@@ -149,8 +152,10 @@ def test_pac_bayes_bound(claim, run, scale, dataset, device, seeds, model):
                       tolerance={"abs": 0.03})
         claim.measure(f"kl_{c}", [b.kl for b in bs], paper=p["kl"], tolerance={"rel": 0.25})
         claim.measure(f"prior_variance_{c}", [b.prior_variance for b in bs], tolerance={"rel": 0.5})
-        claim.measure(f"sgd_test_error_{c}", [1 - r.final_test_acc for r in runs[c]], tolerance={"abs": 0.02})
-        claim.measure(f"sgd_train_error_{c}", [1 - r.final_train_acc for r in runs[c]], tolerance={"abs": 0.01})
+        claim.measure(f"sgd_test_error_{c}", [1 - r.final_test_acc for r in runs[c]], paper=p["sgd_test"],
+                      tolerance={"abs": 0.02})
+        claim.measure(f"sgd_train_error_{c}", [1 - r.final_train_acc for r in runs[c]], paper=p.get("sgd_train"),
+                      tolerance={"abs": 0.01})
     claim.figure(bars({f"{c}: {what}": float(np.mean([getattr(b, attr) for b in out[c]]))
                        for c in LABELS for what, attr in (("test error of Q", "test_error"),
                                                           ("kl-inverse bound", "bound"))}
