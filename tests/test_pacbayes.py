@@ -159,7 +159,7 @@ def test_paper_start_uses_s_equal_abs_w():
     post = PB.GaussianPosterior(net, _net(5), x)
     s = (2 * post.rho[0]).exp()
     assert torch.allclose(s, net[1].weight.detach().abs().clamp_min(1e-8), rtol=1e-5)
-    assert float((2 * post.eta).exp()) == pytest.approx(math.exp(-6), rel=1e-6)
+    assert float((2 * post.eta.detach()).exp()) == pytest.approx(math.exp(-6), rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- bad input
