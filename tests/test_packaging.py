@@ -1,5 +1,5 @@
 """What pyproject.toml declares is what CI tests: the test tools' floors are the versions .ci/run
-installs in its second environment (.ci/floors.txt), and no module imports another package's
+installs for its floors run (.ci/floors.txt), and no module imports another package's
 private internals (a private name moved between pytest-benchmark 5.2 and 5.3 and broke every run)."""
 from __future__ import annotations
 

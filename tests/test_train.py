@@ -296,3 +296,25 @@ def test_stall_detection_can_be_turned_off():
     cfg = rb.RunConfig(model="mlp1x512", width=0.25, max_epochs=12, stall_epochs=None, dataset="custom:zeros")
     res = rb.train(cfg, dataset=ds)
     assert not res.collapsed and len(res.history) == 12
+
+
+def test_predict_evaluates_a_conv_net_in_channels_last_without_touching_it(single_thread):
+    """engine/loop.predict runs a CPU conv net through a channels-last copy (faster); the predictions
+    are those of the network as it is, and the network itself keeps its layout and values."""
+    import contextlib
+
+    from rethinkbench.engine.loop import predict
+
+    torch.manual_seed(0)
+    net = rb.build_model("alexnet_small", width=0.125, in_shape=(1, 28, 28), num_classes=10)
+    x = torch.randn(300, 1, 28, 28)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    net.train()
+    with torch.no_grad():
+        net.eval()
+        expected = torch.cat([net(x[i:i + 256]).argmax(1) for i in range(0, 300, 256)])
+        net.train()
+    assert torch.equal(predict(net, x, contextlib.nullcontext), expected)
+    assert net.training                                              # mode restored
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) and after[k].is_contiguous() for k in before)
