@@ -194,6 +194,28 @@ def fake_cifar10(tmp_path, monkeypatch):
     return root, write_fake_cifar10(root)
 
 
+# What an inner (pytester) session imports lazily: imported, and a run trained, before pytester's
+# sys.modules snapshot. pytester deletes what an inner session imported, and a torch submodule
+# imported twice registers its operators twice, which breaks every later test in the process.
+WARM_MODULES = ("rethinkbench.report", "rethinkbench.report.render", "rethinkbench.report.figures",
+                "rethinkbench.suite.session", "rethinkbench.base.provenance", "rethinkbench.engine.plan",
+                "mlxtend.data", "tqdm", "hypothesis", "hypothesis.extra.pytestplugin", "torchvision",
+                "torchvision.datasets.cifar")
+
+
+def warm_for_pytester() -> None:
+    import importlib   # only here: the warm-up imports by name
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:   # another engineer's module mid-edit: the plugin reports that itself
+            pass
+    ds = rb.Dataset(torch.randn(8, 1, 4, 4), torch.arange(8) % 2, torch.randn(2, 1, 4, 4),
+                    torch.zeros(2, dtype=torch.int64), num_classes=2)
+    rb.train(rb.RunConfig(dataset="custom:warm", width=0.05, max_epochs=1), dataset=ds)
+
+
 def load_file_module(path, name: str):
     """Import a project file that is not in a package (scripts/, claims/) as module `name`."""
     import importlib.util

@@ -16,7 +16,7 @@ import torch
 import rethinkbench as rb
 from rethinkbench.engine.config import RunConfig
 
-from conftest import load_file_module
+from conftest import load_file_module, warm_for_pytester
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ROOT / "claims"
@@ -106,22 +106,7 @@ def test_short():
 
 @pytest.fixture(scope="module")
 def warm():
-    """What an inner session would import lazily, imported (and a run trained) before pytester's
-    sys.modules snapshot: pytester deletes what an inner session imported, and a torch submodule
-    imported twice registers its operators twice, which breaks every later test in the process
-    (tests/test_plugin.py's `warm` does the same)."""
-    import importlib
-
-    for name in ("rethinkbench.report", "rethinkbench.report.render", "rethinkbench.report.figures",
-                 "rethinkbench.suite.session", "rethinkbench.base.provenance", "rethinkbench.engine.plan",
-                 "mlxtend.data", "tqdm", "hypothesis", "hypothesis.extra.pytestplugin"):
-        try:
-            importlib.import_module(name)
-        except Exception:   # another engineer's module mid-edit: the plugin reports that itself
-            pass
-    ds = rb.Dataset(torch.randn(8, 1, 4, 4), torch.arange(8) % 2, torch.randn(2, 1, 4, 4),
-                    torch.zeros(2, dtype=torch.int64), num_classes=2)
-    rb.train(rb.RunConfig(dataset="custom:warm", width=0.05, max_epochs=1), dataset=ds)
+    warm_for_pytester()   # tests/conftest.py: why
 
 
 @pytest.fixture

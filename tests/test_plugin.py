@@ -7,13 +7,13 @@ an inner session could import lazily is imported here first (see `warm`).
 """
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
 import torch
 
 import rethinkbench as rb
+from conftest import warm_for_pytester
 from rethinkbench.engine.config import RunConfig
 from rethinkbench.suite.scales import get_scale
 
@@ -28,18 +28,7 @@ SMALL = dict(model="mlp1x512", n_train=100, max_epochs=5, stop_at_fit=False)
 
 @pytest.fixture(scope="module")
 def warm():
-    """Import what an inner session imports lazily, and train once (torch's lazy submodules), so
-    that pytester's sys.modules snapshot never removes and re-imports a C extension."""
-    for name in ("rethinkbench.report", "rethinkbench.report.render", "rethinkbench.report.figures",
-                 "rethinkbench.suite.session", "rethinkbench.base.provenance", "mlxtend.data", "tqdm", "hypothesis",
-                 "hypothesis.extra.pytestplugin", "torchvision", "torchvision.datasets.cifar"):
-        try:
-            importlib.import_module(name)
-        except Exception:   # another engineer's module mid-edit: the plugin reports that itself
-            pass
-    ds = rb.Dataset(torch.randn(8, 1, 4, 4), torch.arange(8) % 2, torch.randn(2, 1, 4, 4),
-                    torch.zeros(2, dtype=torch.int64), num_classes=2)
-    rb.train(RunConfig(dataset="custom:warm", width=0.05, max_epochs=1), dataset=ds)
+    warm_for_pytester()   # tests/conftest.py: why
 
 
 @pytest.fixture
