@@ -85,6 +85,19 @@ def measured_runs(run, model, dataset, seeds, data_root) -> dict:
     return out
 
 
+def not_lower(what: str, seeds, true_values, random_values) -> list[str]:
+    """The paired comparisons that fail "lower for true labels than for random labels": one line per
+    seed whose true-label value is not below its random-label one (a nan counts against)."""
+    return [f"{what} seed {s}: {t:.4g} (p={LEVELS[0]:g}) >= {r:.4g} (p={LEVELS[-1]:g})"
+            for s, t, r in zip(seeds, true_values, random_values) if not t < r]
+
+
+def not_lower_summary(model: str, bad: list[str], comparisons: int, unfit) -> str:
+    """The claim.check message of a paired "lower for true labels" rule."""
+    return (f"{model}: {len(bad)} of {comparisons} comparisons not lower for true labels"
+            f"{': ' + '; '.join(bad) if bad else ''}; unfitted runs: {unfit or 'none'}")
+
+
 def cdf(values, points=50):
     q = np.linspace(0, 1, points)
     return [float(v) for v in np.quantile(values, q)], [float(v) for v in q]

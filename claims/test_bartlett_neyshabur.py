@@ -55,7 +55,7 @@ from rethinkbench.suite.evidence import ClaimInfo, spearman
 from rethinkbench.suite.figspecs import xy
 
 from known_failures import known_failure
-from measured import LEVELS, MEASURES, cdf, measure_run, measured_runs
+from measured import LEVELS, MEASURES, cdf, measure_run, measured_runs, not_lower, not_lower_summary
 
 SEPARATES = 0.9          # the AUC that counts as "separates" (decided before measuring)
 
@@ -137,17 +137,14 @@ def test_norm_measures_lower_for_true_labels(claim, run, scale, dataset, data_ro
     for name in MEASURES:
         for p in LEVELS:
             claim.measure(f"{name}_p{p:g}", [d[name] for d in by[p]], tolerance={"rel": 0.5})
-        bad += [f"{name} seed {s}: {t[name]:.3g} >= {r[name]:.3g}"
-                for s, t, r in zip(seeds, by[lo], by[hi]) if not t[name] < r[name]]
+        bad += not_lower(name, seeds, [d[name] for d in by[lo]], [d[name] for d in by[hi]])
     for p in LEVELS:
         claim.measure(f"gamma_p{p:g}", [d["gamma"] for d in by[p]], tolerance={"rel": 0.25})
     claim.figure(xy({name: (list(LEVELS), [float(np.mean(np.log10([d[name] for d in by[p]]))) for p in LEVELS])
                      for name in MEASURES},
                     title=f"{model}: norm measures over the margin vs label corruption", xlabel="label corruption p",
                     ylabel="log10 measure (mean over seeds)"))
-    claim.check(not bad and "unfit" not in by,
-                f"{model}: {len(bad)} of {len(MEASURES) * len(seeds)} comparisons not lower for true labels"
-                f"{': ' + '; '.join(bad) if bad else ''}; unfitted runs: {by.get('unfit', 'none')}",
+    claim.check(not bad and "unfit" not in by, not_lower_summary(model, bad, len(MEASURES) * len(seeds), by.get("unfit")),
                 known_failure=known_failure(NORMS.id, scale, dataset, model))
 
 

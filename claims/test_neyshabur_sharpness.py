@@ -60,7 +60,8 @@ from rethinkbench.suite.evidence import ClaimInfo, format_values, spearman
 from rethinkbench.suite.figspecs import xy
 
 from known_failures import known_failure
-from measured import LEVELS, MEASURES, level_runs, measure_run, run_data, skip_unsupported
+from measured import (LEVELS, MEASURES, level_runs, measure_run, not_lower, not_lower_summary, run_data,
+                      skip_unsupported)
 
 EPS = (0.05, 0.1, 0.2)                     # expected-sharpness levels read off (the paper names 0.05)
 ALPHAS = tuple(10 ** (-3 + 0.2 * k) for k in range(16))
@@ -146,8 +147,7 @@ def test_sharpness_with_kl_separates(claim, run, scale, dataset, data_root, seed
             claim.measure(f"kl_at_sharpness_{e:g}_p{p:g}", [d["kl_at"][e] for d in by[p]], tolerance={"rel": 0.25})
         claim.measure(f"kl_ratio_random_over_true_{e:g}", [r["kl_at"][e] / t["kl_at"][e] for t, r in zip(by[lo], by[hi])],
                       unit="x", tolerance={"rel": 0.25})
-        bad += [f"eps {e:g} seed {s}: KL* {t['kl_at'][e]:.4g} (p={lo:g}) vs {r['kl_at'][e]:.4g} (p={hi:g})"
-                for s, t, r in zip(seeds, by[lo], by[hi]) if not t["kl_at"][e] < r["kl_at"][e]]
+        bad += not_lower(f"KL*({e:g})", seeds, [d["kl_at"][e] for d in by[lo]], [d["kl_at"][e] for d in by[hi]])
     for p in LEVELS:
         claim.measure(f"expected_sharpness_alpha{ALPHA_ALONE:g}_p{p:g}", [d["alone"] for d in by[p]],
                       tolerance={"abs": 0.02})
@@ -156,9 +156,7 @@ def test_sharpness_with_kl_separates(claim, run, scale, dataset, data_root, seed
                     title=f"Fig. 2: {model}, seed {seeds[0]}: expected sharpness (train error) vs KL, "
                           f"sigma_i = alpha (10|w_i| + 1)", xlabel="log10 KL", ylabel="expected sharpness"))
     unfit = [r.config.label() for rs in runs.values() for r in rs if not r.fitted]
-    claim.check(not bad and not unfit,
-                f"{model}: {len(bad)} of {len(EPS) * len(seeds)} comparisons not lower for true labels"
-                f"{': ' + '; '.join(bad) if bad else ''}; unfitted: {unfit or 'none'}",
+    claim.check(not bad and not unfit, not_lower_summary(model, bad, len(EPS) * len(seeds), unfit),
                 known_failure=known_failure(SHARP_KL.id, scale, dataset, model))
 
 
