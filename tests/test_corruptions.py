@@ -347,5 +347,5 @@ def test_confusion_set_labels_are_random_and_errors_are_clear(make_dataset):
         confusion_set(ds, 1000, 1001, seed=0)
     with pytest.raises(rb.UsageError, match="n_confusion must be an integer >= 0, got -1"):
         confusion_set(ds, 10, -1, seed=0)
-    with pytest.raises(rb.UsageError, match="n_true must be at least 1, got 0"):
+    with pytest.raises(rb.UsageError, match="confusion_set: n_true must be an integer >= 1, got 0"):
         confusion_set(ds, 0, 10, seed=0)

@@ -293,7 +293,7 @@ def test_kl_term_closed_form_and_errors():
     x, y = torch.ones(1, 2, dtype=torch.float64), torch.tensor([0])
     with pytest.raises(UsageError, match="unknown loss 'mse'"):
         expected_sharpness(net, x, y, 0.1, loss="mse")
-    with pytest.raises(UsageError, match="samples must be a positive integer, got 0"):
+    with pytest.raises(UsageError, match="samples must be an integer >= 1, got 0"):
         expected_sharpness(net, x, y, 0.1, samples=0)
     with pytest.raises(UsageError, match="sigma must be >= 0, got -1"):
         expected_sharpness(net, x, y, -1.0)
@@ -377,7 +377,7 @@ def test_sharpness_usage_errors():
     x, y = torch.ones(1, 2, dtype=torch.float64), torch.tensor([0])
     with pytest.raises(UsageError, match="alpha must be a finite number >= 0, got -1"):
         perturbation_std(net, -1.0)
-    with pytest.raises(UsageError, match="relative must be a number >= 0"):
+    with pytest.raises(UsageError, match="relative must be a finite number >= 0"):
         perturbation_std(net, 1.0, relative=-2)
     with pytest.raises(UsageError, match=r"sigma must be > 0 for the KL term, got a minimum std of 0"):
         kl_term(net, perturbation_std(net, 0.0))
@@ -395,7 +395,7 @@ def test_sharpness_usage_errors():
         kl_at_sharpness([], 0.1)
     with pytest.raises(UsageError, match="eps must be > 0, got -0.1"):
         max_sharpness(net, x, y, eps=-0.1)
-    with pytest.raises(UsageError, match="steps must be a positive integer, got 0"):
+    with pytest.raises(UsageError, match="steps must be an integer >= 1, got 0"):
         max_sharpness(net, x, y, steps=0)
     with pytest.raises(UsageError, match="sigma must be >= 0, got 'big'"):
         expected_sharpness(net, x, y, "big")

@@ -1,4 +1,4 @@
-"""The base layer: errors, seeding and provenance.
+"""The base layer: errors, argument checks, seeding, threads and provenance.
 
 Everything in rethinkbench may import this layer; it imports nothing of ours. Only provenance.py
 imports torch (to name the device and versions a run trained with).

@@ -6,11 +6,11 @@ the fields plus the harness version) names the run in the results cache and in r
 from __future__ import annotations
 
 import hashlib
-import math
 import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from rethinkbench.harness.corruptions import check_corruption
+from rethinkbench.base.arguments import is_int, is_number
 from rethinkbench.base.errors import UsageError
 from rethinkbench.harness.models import INITS, PAPER_LR
 from rethinkbench.registry import config_plugins, resolve_model
@@ -86,37 +86,37 @@ class RunConfig:
         for name, value in zip(("model_version", "dataset_version", "lr"), versions):
             object.__setattr__(self, name, value)
         object.__setattr__(self, "level", check_corruption(self.corruption, self.level))
-        check(_num(self.width) and self.width > 0, f"width must be > 0, got {self.width!r}")
-        check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
-        check(_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
+        check(is_number(self.width) and self.width > 0, f"width must be > 0, got {self.width!r}")
+        check(is_int(self.seed), f"seed must be an integer, got {self.seed!r}")
+        check(is_int(self.split_seed), f"split_seed must be an integer, got {self.split_seed!r}")
         for flag in ("random_crop", "stop_at_fit", "track_subsets", "record_per_example", "track_spectral"):
             check(isinstance(getattr(self, flag), bool), f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        check(self.n_train is None or (_int(self.n_train) and self.n_train > 0),
+        check(self.n_train is None or (is_int(self.n_train) and self.n_train > 0),
               f"n_train must be a positive integer or None, got {self.n_train!r}")
-        check(self.n_test is None or (_int(self.n_test) and self.n_test > 0),
+        check(self.n_test is None or (is_int(self.n_test) and self.n_test > 0),
               f"n_test must be a positive integer or None, got {self.n_test!r}")
-        check(self.lr is None or (_num(self.lr) and self.lr > 0), f"lr must be > 0, got {self.lr!r}")
-        check(_num(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
-        check(_num(self.lr_decay) and 0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        check(_int(self.decay_steps) and self.decay_steps > 0, f"decay_steps must be > 0, got {self.decay_steps!r}")
-        check(_int(self.batch_size) and self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size!r}")
-        check(_num(self.weight_decay) and self.weight_decay >= 0,
+        check(self.lr is None or (is_number(self.lr) and self.lr > 0), f"lr must be > 0, got {self.lr!r}")
+        check(is_number(self.momentum) and 0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum!r}")
+        check(is_number(self.lr_decay) and 0 < self.lr_decay <= 1, f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        check(is_int(self.decay_steps) and self.decay_steps > 0, f"decay_steps must be > 0, got {self.decay_steps!r}")
+        check(is_int(self.batch_size) and self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size!r}")
+        check(is_number(self.weight_decay) and self.weight_decay >= 0,
               f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        check(_num(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
-        check(_num(self.input_dropout) and 0 <= self.input_dropout < 1,
+        check(is_number(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout!r}")
+        check(is_number(self.input_dropout) and 0 <= self.input_dropout < 1,
               f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
         for name in ("input_noise", "hidden_noise"):
             value = getattr(self, name)
-            check(_num(value) and value >= 0, f"{name} must be a std >= 0, got {value!r}")
-        check(_num(self.adversarial) and 0 <= self.adversarial <= 1,
+            check(is_number(value) and value >= 0, f"{name} must be a std >= 0, got {value!r}")
+        check(is_number(self.adversarial) and 0 <= self.adversarial <= 1,
               f"adversarial must be a loss weight in [0, 1], got {self.adversarial!r}")
         check(self.init in INITS, f"unknown init {self.init!r}; known: {', '.join(INITS)}")
         check(self.optimizer in OPTIMIZERS,
               f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        check(_int(self.max_epochs) and self.max_epochs > 0, f"max_epochs must be > 0, got {self.max_epochs!r}")
-        check(self.max_steps is None or (_int(self.max_steps) and self.max_steps > 0),
+        check(is_int(self.max_epochs) and self.max_epochs > 0, f"max_epochs must be > 0, got {self.max_epochs!r}")
+        check(self.max_steps is None or (is_int(self.max_steps) and self.max_steps > 0),
               f"max_steps must be a positive integer or None, got {self.max_steps!r}")
-        check(self.stall_epochs is None or (_int(self.stall_epochs) and self.stall_epochs > 0),
+        check(self.stall_epochs is None or (is_int(self.stall_epochs) and self.stall_epochs > 0),
               f"stall_epochs must be a positive integer or None, got {self.stall_epochs!r}")
         check(self.device in DEVICES or self.device.startswith("cuda:"),
               f"unknown device {self.device!r}; known: cpu, cuda, cuda:N")
@@ -188,10 +188,3 @@ class RunConfig:
                   f"n{self.n_train}" if self.n_train else ""]
         return " ".join([self.model, corr, *[e for e in extras if e], f"seed{self.seed}"])
 
-
-def _num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)

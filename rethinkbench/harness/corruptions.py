@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import torch
 
+from rethinkbench.base.arguments import count
 from rethinkbench.base.errors import UsageError
 from rethinkbench.base.seeding import generator
 from rethinkbench.harness.data import Dataset, balanced_subset
@@ -148,11 +149,7 @@ def confusion_set(ds: Dataset, n_true: int, n_confusion: int, seed: int) -> Data
     drawn once, for the pool's position). The true set comes first: examples n_true onwards are the
     confusion set; `y_train_clean` keeps their original labels and `corrupted` marks those whose
     label the draw changed (about 9 in 10 of them with 10 classes), as for the other corruptions."""
-    for what, v in (("n_true", n_true), ("n_confusion", n_confusion)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-            raise UsageError(f"confusion_set: {what} must be an integer >= 0, got {v!r}")
-    if n_true < 1:
-        raise UsageError(f"confusion_set: n_true must be at least 1, got {n_true}")
+    n_true, n_confusion = count("confusion_set: n_true", n_true), count("confusion_set: n_confusion", n_confusion, 0)
     n = ds.x_train.shape[0]
     if n_true + n_confusion > n:
         raise UsageError(f"confusion_set: n_true + n_confusion = {n_true + n_confusion} is more than "

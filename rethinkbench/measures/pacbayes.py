@@ -56,6 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rethinkbench.base.arguments import count, open_unit, positive, probability
 from rethinkbench.base.errors import UsageError
 from rethinkbench.measures.norms import chain
 
@@ -71,34 +72,10 @@ _KL_BISECTIONS = 200
 
 # ----------------------------------------------------------------------------- scalar pieces
 
-def _probability(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-        raise UsageError(f"{name} must be a probability in [0, 1], got {v!r}")
-    return float(v)
-
-
-def _open_unit(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v < 1.0:
-        raise UsageError(f"{name} must be in (0, 1), got {v!r}")
-    return float(v)
-
-
-def _positive(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
-        raise UsageError(f"{name} must be a finite number > 0, got {v!r}")
-    return float(v)
-
-
-def _count(name: str, v, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise UsageError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
 def kl_bernoulli(q: float, p: float) -> float:
     """kl(q || p) = q ln(q/p) + (1-q) ln((1-q)/(1-p)), with 0 ln 0 = 0 (inf where p puts no mass
     on an outcome q has)."""
-    q, p = _probability("q", q), _probability("p", p)
+    q, p = probability("q", q), probability("p", p)
     out = 0.0
     for a, b in ((q, p), (1.0 - q, 1.0 - p)):
         if a > 0.0:
@@ -111,7 +88,7 @@ def kl_bernoulli(q: float, p: float) -> float:
 def kl_inverse(q: float, c: float) -> float:
     """The upper kl-inverse sup {p in [q, 1] : kl(q || p) <= c}, by bisection (to float64
     resolution). c = 0 gives q; q = 0 gives 1 - exp(-c); q = 1 gives 1."""
-    q = _probability("q", q)
+    q = probability("q", q)
     if isinstance(c, bool) or not isinstance(c, (int, float)) or math.isnan(c) or c < 0:
         raise UsageError(f"the kl budget c must be a number >= 0, got {c!r}")
     if q >= 1.0 or math.isinf(c):
@@ -130,7 +107,7 @@ def kl_inverse(q: float, c: float) -> float:
 
 def gaussian_kl(mean: torch.Tensor, var: torch.Tensor, prior_mean: torch.Tensor, prior_var: float) -> float:
     """KL(N(mean, diag(var)) || N(prior_mean, prior_var I)) in nats, in float64."""
-    prior_var = _positive("prior_var", prior_var)
+    prior_var = positive("prior_var", prior_var)
     for name, t in (("mean", mean), ("var", var), ("prior_mean", prior_mean)):
         if not isinstance(t, torch.Tensor):
             raise UsageError(f"{name} must be a torch tensor, got {type(t).__name__}")
@@ -147,8 +124,8 @@ def gaussian_kl(mean: torch.Tensor, var: torch.Tensor, prior_mean: torch.Tensor,
 
 def prior_variance(j: int, b: float = B_GRID, c: float = C_GRID) -> float:
     """lambda_j = c exp(-j / b), the j-th prior variance of the grid (j >= 1)."""
-    _count("j", j)
-    return _positive("c", c) * math.exp(-j / _positive("b", b))
+    count("j", j)
+    return positive("c", c) * math.exp(-j / positive("b", b))
 
 
 def bound_budget(kl: float, m: int, j: int, delta: float = DELTA, b: float = B_GRID) -> float:
@@ -156,19 +133,19 @@ def bound_budget(kl: float, m: int, j: int, delta: float = DELTA, b: float = B_G
     with j = b ln(c / lambda)): the right-hand side of kl(e_hat || e) <= B_RE."""
     if isinstance(kl, bool) or not isinstance(kl, (int, float)) or math.isnan(kl) or kl < 0:
         raise UsageError(f"KL must be a number >= 0, got {kl!r}")
-    _count("m", m, 2)
-    _count("j", j)
-    delta = _open_unit("delta", delta)
-    _positive("b", b)
+    count("m", m, 2)
+    count("j", j)
+    delta = open_unit("delta", delta)
+    positive("b", b)
     return (kl + 2.0 * math.log(j) + math.log(math.pi ** 2 * m / (6.0 * delta))) / (m - 1)
 
 
 def sample_convergence_bound(error: float, draws: int, delta_prime: float = DELTA_PRIME) -> float:
     """Upper bound on a mean error estimated from `draws` independent 0/1 draws:
     kl^-1(error, ln(2 / delta') / draws) (Langford & Caruana's sample-convergence bound)."""
-    error = _probability("error", error)
-    _count("draws", draws)
-    delta_prime = _open_unit("delta_prime", delta_prime)
+    error = probability("error", error)
+    count("draws", draws)
+    delta_prime = open_unit("delta_prime", delta_prime)
     return kl_inverse(error, math.log(2.0 / delta_prime) / draws)
 
 
@@ -196,7 +173,7 @@ class GaussianPosterior(nn.Module):
     def __init__(self, model: nn.Module, init_model: nn.Module, x: torch.Tensor,
                  prior_var: float = PRIOR_VARIANCE_INIT):
         super().__init__()
-        prior_var = _positive("prior_var", prior_var)
+        prior_var = positive("prior_var", prior_var)
         if not isinstance(model, nn.Module) or not isinstance(init_model, nn.Module):
             raise UsageError("model and init_model must be torch modules")
         calls = chain(model, x, allowed=SUPPORTED)
@@ -323,16 +300,16 @@ def optimize(posterior: GaussianPosterior, x: torch.Tensor, y: torch.Tensor, *, 
     paper: 1e-3 for 150,000 steps, then 1e-4 for 50,000). Returns the recorded trajectory (every
     `record_every` steps, and the last; none when 0)."""
     _check_data(x, y, "optimize")
-    _count("steps", steps, 0)
-    _count("batch_size", batch_size)
-    _positive("lr", lr)
-    scale_lr = lr if scale_lr is None else _positive("scale_lr", scale_lr)
+    count("steps", steps, 0)
+    count("batch_size", batch_size)
+    positive("lr", lr)
+    scale_lr = lr if scale_lr is None else positive("scale_lr", scale_lr)
     if lr_drop_step is not None:
-        _count("lr_drop_step", lr_drop_step)
-    _open_unit("delta", delta)
-    _positive("b", b)
-    _positive("c", c)
-    _count("record_every", record_every, 0)
+        count("lr_drop_step", lr_drop_step)
+    open_unit("delta", delta)
+    positive("b", b)
+    positive("c", c)
+    count("record_every", record_every, 0)
     m = len(x)
     if m < 2:
         raise UsageError(f"the bound needs at least 2 training examples, got {m}")
@@ -419,10 +396,10 @@ def evaluate(posterior: GaussianPosterior, x: torch.Tensor, y: torch.Tensor, x_t
         raise UsageError("give both x_test and y_test, or neither")
     if x_test is not None:
         _check_data(x_test, y_test, "evaluate (test set)")
-    _count("passes", passes)
-    delta, delta_prime = _open_unit("delta", delta), _open_unit("delta_prime", delta_prime)
-    _positive("b", b)
-    _positive("c", c)
+    count("passes", passes)
+    delta, delta_prime = open_unit("delta", delta), open_unit("delta_prime", delta_prime)
+    positive("b", b)
+    positive("c", c)
     m = len(x)
     if m < 2:
         raise UsageError(f"the bound needs at least 2 training examples, got {m}")
@@ -504,20 +481,20 @@ def pac_bayes_bound(model: nn.Module, init_model: nn.Module, x: torch.Tensor, y:
     if init not in INITS:
         raise UsageError(f"unknown init {init!r}; known: {', '.join(INITS)}")
     # every argument checked before any work (optimize and evaluate check them again)
-    _count("steps", steps, 0)
-    _count("passes", passes)
-    _count("batch_size", batch_size)
-    _positive("lr", lr)
+    count("steps", steps, 0)
+    count("passes", passes)
+    count("batch_size", batch_size)
+    positive("lr", lr)
     if scale_lr is not None:
-        _positive("scale_lr", scale_lr)
-    _open_unit("delta", delta)
-    _open_unit("delta_prime", delta_prime)
+        positive("scale_lr", scale_lr)
+    open_unit("delta", delta)
+    open_unit("delta_prime", delta_prime)
     if (x_test is None) != (y_test is None):
         raise UsageError("give both x_test and y_test, or neither")
     posterior = GaussianPosterior(model, init_model, x)
     if init == "uniform":
-        init_uniform(posterior, x, y, seed=seed, delta=_open_unit("delta", delta), b=_positive("b", b),
-                     c=_positive("c", c))
+        init_uniform(posterior, x, y, seed=seed, delta=open_unit("delta", delta), b=positive("b", b),
+                     c=positive("c", c))
     history = optimize(posterior, x, y, steps=steps, batch_size=batch_size, lr=lr, scale_lr=scale_lr,
                        lr_drop_step=lr_drop_step, seed=seed, delta=delta, b=b, c=c, record_every=record_every)
     out = evaluate(posterior, x, y, x_test, y_test, passes=passes, seed=seed, delta=delta, delta_prime=delta_prime,

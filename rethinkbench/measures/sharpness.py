@@ -26,12 +26,12 @@ The bound's constants (4 sqrt((KL + ln(2m/delta)) / m)) are not used here.
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rethinkbench.base.arguments import count, is_number, non_negative
 from rethinkbench.base.errors import UsageError
 from rethinkbench.measures.margins import logits
 
@@ -47,17 +47,10 @@ def _loss(model, x, y, loss: str) -> float:
     return float(F.cross_entropy(out.double(), y))
 
 
-def _is_count(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-
 def perturbation_std(model: torch.nn.Module, alpha: float, relative: float = RELATIVE) -> dict:
     """{parameter name: tensor of sigma_i = alpha (relative |w_i| + 1)}: the magnitude-scaled noise
     of the paper's Fig. 2 (relative = 0 is spherical noise of std alpha)."""
-    if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and alpha >= 0 and math.isfinite(alpha)):
-        raise UsageError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    if not (isinstance(relative, (int, float)) and not isinstance(relative, bool) and relative >= 0):
-        raise UsageError(f"relative must be a number >= 0, got {relative!r}")
+    alpha, relative = non_negative("alpha", alpha), non_negative("relative", relative)
     return {name: alpha * (relative * p.detach().abs() + 1) for name, p in model.named_parameters()}
 
 
@@ -75,7 +68,7 @@ def _stds(model, sigma, what: str, positive: bool) -> dict:
         if not (low > 0 if positive else low >= 0):
             raise UsageError(f"sigma must be {'> 0' if positive else '>= 0'}{what}, got a minimum std of {low!r}")
         return {n: sigma[n] for n in params}
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (sigma > 0 if positive else sigma >= 0):
+    if not (is_number(sigma) and (sigma > 0 if positive else sigma >= 0)):
         raise UsageError(f"sigma must be {'> 0' if positive else '>= 0'}{what}, got {sigma!r}")
     return {n: float(sigma) for n in params}
 
@@ -88,8 +81,7 @@ def expected_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     if loss not in LOSSES:
         raise UsageError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
     stds = _stds(model, sigma, "", positive=False)
-    if not _is_count(samples):
-        raise UsageError(f"samples must be a positive integer, got {samples!r}")
+    count("samples", samples)
     base = _loss(model, x, y, loss)
     perturbed = _perturbed_loss(model, x, y, stds, samples, seed, loss)
     return {"loss": base, "perturbed_loss": perturbed, "sharpness": perturbed - base}
@@ -143,8 +135,7 @@ def sharpness_kl_curve(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
         raise UsageError(f"alphas must be a non-empty, strictly increasing grid of positive numbers, got {alphas!r}")
     if loss not in LOSSES:
         raise UsageError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
-    if not _is_count(samples):
-        raise UsageError(f"samples must be a positive integer, got {samples!r}")
+    count("samples", samples)
     base, out = _loss(model, x, y, loss), []     # L(w) once: every alpha shares it
     for a in alphas:
         std = perturbation_std(model, a, relative)
@@ -180,8 +171,7 @@ def max_sharpness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps:
     model is not modified."""
     if not eps > 0:
         raise UsageError(f"eps must be > 0, got {eps!r}")
-    if not _is_count(steps):
-        raise UsageError(f"steps must be a positive integer, got {steps!r}")
+    count("steps", steps)
     base = _loss(model, x, y, "cross_entropy")
     noisy = copy.deepcopy(model)
     noisy.eval()
