@@ -46,3 +46,19 @@ def test_cluster_tests_run_in_one_process_or_under_loadgroup_and_say_why_otherwi
     reason = cluster_skip_reason(SimpleNamespace(workerinput={DIST_KEY: "load"}))
     assert reason == ("starts a local cluster: run the executor tests without -n, or with --dist "
                       "loadgroup (this run: --dist load)")
+
+
+@pytest.mark.parametrize("cores, dist, workers, dist_after", [
+    (2, "no", 2, "loadgroup"),          # the 2-core CI machine: a worker per core
+    (32, "no", 8, "loadgroup"),         # at most MAX_TEST_WORKERS, however many cores
+    (4, "loadfile", 4, "loadfile"),     # a --dist you name is kept
+])
+def test_the_whole_folder_gets_a_worker_per_core_at_most_eight(monkeypatch, cores, dist, workers, dist_after):
+    import conftest
+
+    monkeypatch.setattr(conftest, "available_cores", lambda: cores)
+    config = _config(["tests"])
+    config.option.dist, config.option.benchmark_disable = dist, False
+    conftest.pytest_cmdline_main(config)
+    assert conftest.MAX_TEST_WORKERS == 8
+    assert (config.option.numprocesses, config.option.dist, config.option.benchmark_disable) == (workers, dist_after, True)
