@@ -187,6 +187,42 @@ def test_much_faster_training_is_an_improvement(baseline):
     assert row.status == "improved" and "0.25x faster" in row.note
 
 
+def with_probe(seconds):
+    return lambda results: results["provenance"].update(speed_probe_seconds=seconds)
+
+
+def test_a_slower_machine_by_the_speed_probe_is_not_slower_code(baseline):
+    # The same CPU model on a VM 2.2x slower: raw 2.5x, 1.14x once the machine is divided out.
+    before = with_changes(baseline, with_probe(0.08))
+    now = with_changes(with_changes(before, scale_train_seconds(2.5)), with_probe(0.176))
+    comparison = compare(before, now)
+    assert comparison.ok
+    (row,) = timing_rows(comparison)
+    assert row.status == "ok" and row.note.startswith("1.14x slower (limit 2x); raw 2.50x, machine 2.20x by the speed probe")
+
+
+def test_slower_code_on_a_machine_of_the_same_speed_still_fails(baseline):
+    before = with_changes(baseline, with_probe(0.08))
+    comparison = compare(before, with_changes(with_changes(before, scale_train_seconds(2.5)), with_probe(0.0808)))
+    (row,) = timing_rows(comparison)
+    assert not comparison.ok and row.status == REGRESSION and row.note.startswith("2.48x slower (limit 2x)")
+
+
+@pytest.mark.parametrize("probe_before, probe_now", [(None, 0.1), (0.1, None), (0.0, 0.1)])
+def test_without_a_probe_in_both_files_the_raw_ratio_is_checked_and_said(baseline, probe_before, probe_now):
+    before = with_changes(baseline, with_probe(probe_before)) if probe_before is not None else baseline
+    now = with_changes(before, scale_train_seconds(2.5))
+    now["provenance"].pop("speed_probe_seconds", None)
+    if probe_now is not None:
+        now["provenance"]["speed_probe_seconds"] = probe_now
+    if probe_before == 0.0:   # not a usable probe: the schema refuses it before compare reads it
+        with pytest.raises(ResultsError, match="speed_probe_seconds"):
+            compare(before, now)
+        return
+    (row,) = timing_rows(compare(before, now))
+    assert row.status == REGRESSION and row.note.endswith("raw: no speed probe in both files")
+
+
 def test_timings_on_different_device_kinds_are_never_compared(baseline):
     current = with_changes(baseline, scale_train_seconds(50, device_kind="cuda:NVIDIA H100"))
     comparison = compare(baseline, current)

@@ -1,5 +1,11 @@
 """compare's timing check: the summed train seconds of the runs trained (not cached) in both
-files, matched by run key, per device kind (seconds on different hardware say nothing about the code)."""
+files, matched by run key, per device kind (seconds on different hardware say nothing about the code).
+
+Two VMs of one CPU model share a device kind yet differ in speed (up to 2x measured: base/speed.py).
+When both files carry the machine-speed probe (provenance `speed_probe_seconds`), a CPU kind's
+ratio is divided by the probes' ratio before it meets the factor, so a slower machine is not read
+as slower code; the note shows the raw ratio and the machine's too. Without both probes the raw
+ratio is checked, and the note says so."""
 
 from __future__ import annotations
 
@@ -49,12 +55,18 @@ def timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row]
     if not by_kind and cached:
         rows.append(Row(INFO, "timing", "train seconds", "-", "-",
                         "timing not compared: no run was trained (not cached) in both files"))
+    machine = machine_factor(baseline, current)
     for kind, triples in by_kind.items():
         total_before = sum(before for _, before, _ in triples)
         total_now = sum(now for _, _, now in triples)
-        ratio = total_now / total_before
+        ratio = raw = total_now / total_before
         key, before, now = max(triples, key=lambda triple: triple[2] / triple[1])
         slowest = f"; slowest run {key[:12]} {now / before:.2f}x"
+        if kind.startswith("cpu:") and machine is not None:
+            ratio = raw / machine
+            slowest = f"; raw {raw:.2f}x, machine {machine:.2f}x by the speed probe{slowest}"
+        elif kind.startswith("cpu:"):
+            slowest += "; raw: no speed probe in both files"
         speed = "slower" if ratio > 1.005 else "faster" if ratio < 0.995 else "(same speed)"
         note = f"{ratio:.2f}x {speed} (limit {factor:g}x){slowest}"
         if cached:
@@ -68,6 +80,16 @@ def timing_rows(baseline: dict, current: dict, factor: float) -> tuple[list[Row]
         rows.append(Row(status, "timing", f"{len(triples)} run(s) trained in both on {kind}",
                         f"{total_before:.1f} s", f"{total_now:.1f} s", note))
     return rows, sum(len(triples) for triples in by_kind.values())
+
+
+def machine_factor(baseline: dict, current: dict) -> float | None:
+    """How many times slower the current machine ran the speed probe than the baseline's, or None
+    when either file lacks a usable probe."""
+    probes = [(r.get("provenance") or {}).get("speed_probe_seconds") if isinstance(r.get("provenance"), dict) else None
+              for r in (baseline, current)]
+    if all(is_number(p) and p > 0 for p in probes):
+        return probes[1] / probes[0]
+    return None
 
 
 def _provenance_kind(results: dict) -> str | None:

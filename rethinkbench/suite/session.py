@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rethinkbench.base.version import __version__
 from rethinkbench.base.provenance import provenance
+from rethinkbench.base.speed import cpu_speed_probe
 from rethinkbench.report.verdicts import VERDICT_OF, claim_verdict, verdict_label
 
 SCHEMA = 1
@@ -36,6 +37,7 @@ class ResultsSession:
         self.interrupted = False              # Ctrl-C: the file holds only what finished
         self.finished = 0                     # selected tests that reported a result
         self.kept_previous = False            # the complete results.json this partial one did not replace
+        self._speed_probe: float | None = None
 
     # ------------------------------------------------------------------ collecting
     def add(self, payload: dict, outcome: str, reason: str, duration: float) -> None:
@@ -76,13 +78,24 @@ class ResultsSession:
                 **({"lr": self.lr} if self.lr is not None else {}),
                 **({"plugins": self.plugins} if self.plugins else {}),
                 **({"not_comparable": self.not_comparable} if self.not_comparable else {}),
-                "provenance": provenance(self.device),
+                "provenance": {**provenance(self.device), **self.speed_probe()},
                 "claims": claims, "runs": self.runs,
                 **({"unreported": list(self.unreported)} if self.unreported else {}),
                 **({"selection": self.selection} if self.selection is not None else {}),
                 **({"interrupted": True, "progress": {
                     "selected": len((self.selection or {}).get("items", [])),
                     "finished": self.finished}} if self.interrupted else {})}
+
+    def speed_probe(self) -> dict:
+        """{"speed_probe_seconds": s} for a session that trained runs on the CPU at a timed scale
+        (base/speed.py: compare's timing check divides out the machine's speed with it); measured
+        once, after the runs, when the session's workers are done. {} otherwise: smoke sessions
+        (the harness's own tests start hundreds) and GPU sessions, whose runs it says nothing about."""
+        if self.device != "cpu" or self.scale == "smoke" or not self.trained:
+            return {}
+        if self._speed_probe is None:
+            self._speed_probe = round(cpu_speed_probe(), 5)
+        return {"speed_probe_seconds": self._speed_probe}
 
     # ------------------------------------------------------------------ output
     def write(self, directory: Path) -> Path:
