@@ -62,3 +62,14 @@ def test_the_whole_folder_gets_a_worker_per_core_at_most_eight(monkeypatch, core
     conftest.pytest_cmdline_main(config)
     assert conftest.MAX_TEST_WORKERS == 8
     assert (config.option.numprocesses, config.option.dist, config.option.benchmark_disable) == (workers, dist_after, True)
+
+
+def test_the_slow_tests_are_scheduled_first_in_their_order():
+    import conftest
+
+    def item(name, marker=None):
+        return SimpleNamespace(name=name, get_closest_marker=lambda m: object() if m == marker else None)
+
+    items = [item("a"), item("e2e-1", "e2e"), item("b"), item("ray", "cluster"), item("e2e-2", "e2e")]
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [i.name for i in items] == ["e2e-1", "ray", "e2e-2", "a", "b"]
