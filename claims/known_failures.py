@@ -4,8 +4,11 @@ Each entry was measured (2-core Intel Xeon CPU, torch 2.14.1, 3 seeds, 2026-11-2
 otherwise) before it was written here, and names why. A listed item that starts to reproduce fails its test ("unexpectedly
 reproduced"), so this file cannot silently hide a change; an unlisted item that stops reproducing
 fails as a rejected hypothesis. Items on other datasets or scales have no entry: there the claim is
-asserted as stated.
+asserted as stated. The one exception to strictness is a SeedSensitive reason, for an item measured
+to flip between CPUs (rethinkbench.suite.evidence.SeedSensitive): it passes where it reproduces.
 """
+
+from rethinkbench.suite.evidence import SeedSensitive
 
 _NOBN_DIES = ("Inception without BatchNorm at 1/8 width on 500 digits never trains: its logits at "
               "initialization vary across inputs by about 1e-5 (8e-2 with BN), and it ends at the uniform "
@@ -36,9 +39,14 @@ KNOWN = {
         "removes 51 points of random-label train accuracy and input noise std 2 removes 49, each "
         "for under a point of real accuracy, against 21 for dropout 0.5 + adversarial training "
         "(weight 0.5) and 12 for dropout 0.75",
-    ("Z-T1-aug-beats-wd", "cpu", "mnist5k", "inception_small"):
+    # Seed-sensitive (a SeedSensitive reason: not strict), measured 2026-11-30: the same 3 seeds gave
+    # p = 0.204 on the 2-core Intel Xeon (AVX-512) and p = 0.029 with AVX2 forced on it
+    # (ATEN_CPU_CAPABILITY=avx2 ..., docs/results-schema.md), gains +1.2/+0.7 and +1.7/+0.7 points:
+    # another CPU's rounding is a fresh draw of the seed noise, and it crosses p = 0.05.
+    ("Z-T1-aug-beats-wd", "cpu", "mnist5k", "inception_small"): SeedSensitive(
         "on 500 MNIST digits random crop gains about +1.5 points and weight decay about +1.0 for "
-        "small Inception: the paper's direction, but not significant over 3 seeds (paired t-test)",
+        "small Inception: the paper's direction, but not significant over 3 seeds (paired t-test) on "
+        "the baseline's CPU; seed-sensitive: with AVX2 forced the same seeds gave p = 0.029"),
     ("Z-T1-arch", "cpu", "mnist5k", "inception_small>alexnet_small"):
         "on 500 MNIST digits narrowed small Inception beats small AlexNet by under a point, not "
         "significant over 3 seeds (Welch t-test); MNIST leaves little room between conv nets",

@@ -39,6 +39,34 @@ def test_identical_results_pass(baseline):
     assert comparison.counts["claims"] == 3 and comparison.counts["items"] == 6
 
 
+def _flip_item(claim, verdict, outcome, seed_sensitive):
+    def flip(results):
+        results["claims"][claim]["verdict"] = verdict
+        item = results["claims"][claim]["items"][0]
+        item.update(verdict=verdict, outcome=outcome)
+        if seed_sensitive:
+            item["seed_sensitive"] = True
+    return flip
+
+
+def test_a_seed_sensitive_item_that_flips_is_reported_not_failed(baseline):
+    comparison = compare(baseline, with_changes(baseline, _flip_item(1, "not_reproduced", "xfailed", True)))
+    assert comparison.ok
+    changed = [row for row in comparison.rows if row.status == "changed"]
+    assert {(row.check, row.current) for row in changed} == {("claim", "not_reproduced"), ("item", "not_reproduced")}
+    assert all(row.note.startswith("seed-sensitive verdict") for row in changed)
+    # Marked in the baseline only, the other direction: the same.
+    sensitive_before = with_changes(baseline, lambda r: r["claims"][1]["items"][0].update(seed_sensitive=True))
+    assert compare(sensitive_before, with_changes(baseline, _flip_item(1, "not_reproduced", "xfailed", False))).ok
+
+
+def test_a_seed_sensitive_item_that_errors_still_fails(baseline):
+    def error(results):
+        _flip_item(1, "error", "error", True)(results)
+        results["claims"][1]["items"][0]["reason"] = "RuntimeError: boom"
+    assert not compare(baseline, with_changes(baseline, error)).ok
+
+
 def test_a_claim_that_no_longer_reproduces_fails(baseline):
     def flip(results):
         results["claims"][1]["verdict"] = "not_reproduced"

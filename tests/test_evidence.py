@@ -92,3 +92,20 @@ def test_only_assertions_and_check_are_rejections():
     for exc in (direct.value, UsageError("bad"), DataError("missing"), RuntimeError("x"),
                 KeyError("lr")):
         assert not is_rejection(exc), exc
+
+
+def test_a_seed_sensitive_known_failure_passes_where_it_reproduces():
+    from rethinkbench.suite.evidence import SeedSensitive
+
+    ev = evidence()
+    why = SeedSensitive("p = 0.20 on one CPU, 0.03 on another")
+    ev.check(True, "p = 0.03", known_failure=why)                 # no "unexpectedly reproduced"
+    assert ev.to_dict()["seed_sensitive"] is True
+    other = evidence()
+    with pytest.raises(pytest.xfail.Exception, match=r"T-ev not reproduced: p = 0.2 \[p = 0.20 on one CPU"):
+        other.check(False, "p = 0.2", known_failure=why)
+    assert other.to_dict()["seed_sensitive"] is True
+    strict = evidence()
+    with pytest.raises(pytest.fail.Exception, match="unexpectedly reproduced"):
+        strict.check(True, "p = 0.03", known_failure="p = 0.20")  # a plain reason stays strict
+    assert "seed_sensitive" not in strict.to_dict()

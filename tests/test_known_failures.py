@@ -37,3 +37,10 @@ def test_fixtures_and_names_find_the_same_entry(kf):
 def test_what_it_cannot_use_is_refused(kf, args, message):
     with pytest.raises(TypeError, match=r"known_failure\(\): " + message):
         kf.known_failure(*args)
+
+
+def test_only_the_entry_measured_to_flip_between_cpus_is_seed_sensitive(kf):
+    from rethinkbench.suite.evidence import SeedSensitive
+
+    sensitive = [key for key, why in kf.KNOWN.items() if isinstance(why, SeedSensitive)]
+    assert sensitive == [("Z-T1-aug-beats-wd", "cpu", "mnist5k", "inception_small")]

@@ -10,7 +10,9 @@ Reads only stored results (``docs/results-schema.md``), never retrains. What cou
   it (its ``selection``: ``-k``, paths) or was interrupted before it: then it is listed as "not
   run", and a claim's verdicts are compared over the items both sessions ran (leaving out a
   claim's failing items is not an improvement);
-- never a change to or from ``inconclusive`` (smoke scale: no evidence either way);
+- never a change to or from ``inconclusive`` (smoke scale: no evidence either way), nor a flip of
+  an item marked ``seed_sensitive`` in either file (a known failure whose verdict another CPU's
+  rounding flips: suite.evidence.SeedSensitive), nor of a claim whose only flipped items are such;
 - a measurement that moved further than the tolerance declared *in the baseline*
   (``{"abs": x}``: ``|cur - base| > x``; ``{"rel": r}``: ``|cur - base| > r * |base|``);
 - training slower than the baseline by more than ``timing_factor``: the summed ``train_seconds`` of
@@ -203,8 +205,8 @@ def _claim_rows(baseline: dict, current: dict) -> tuple[list[Row], dict[str, int
                 continue
             pairs.append((item_before, item_now))
             counts["items"] += 1
-            row = _verdict_row("item", subject, item_before.get("verdict"),
-                               item_now.get("verdict"), _error_reason([item_now]))
+            row = _unless_seed_sensitive([(item_before, item_now)], _verdict_row(
+                "item", subject, item_before.get("verdict"), item_now.get("verdict"), _error_reason([item_now])))
             if note:
                 row = Row(row.status, row.check, row.subject, row.baseline, row.current,
                           "; ".join(filter(None, [row.note, note])))
@@ -234,16 +236,31 @@ def _claim_verdict_row(claim_id: str, before: dict, now: dict, pairs: list, not_
         return Row(NOT_RUN, "claim", claim_id, text(before.get("verdict")), text(now.get("verdict")),
                    "no item of this claim ran in both sessions")
     if not not_run:
-        return _verdict_row("claim", claim_id, before.get("verdict"), now.get("verdict"),
-                            _error_reason(now.get("items", [])))
+        return _unless_seed_sensitive(pairs, _verdict_row("claim", claim_id, before.get("verdict"), now.get("verdict"),
+                                                          _error_reason(now.get("items", []))))
     left_out = {id(item) for item in not_run}
     items_before = [item for item in before.get("items", []) if id(item) not in left_out]
     items_now = [item for item in now.get("items", []) if id(item) not in left_out]
-    row = _verdict_row("claim", claim_id, claim_verdict(i.get("verdict") for i in items_before),
-                       claim_verdict(i.get("verdict") for i in items_now), _error_reason(items_now))
+    row = _unless_seed_sensitive(pairs, _verdict_row(
+        "claim", claim_id, claim_verdict(i.get("verdict") for i in items_before),
+        claim_verdict(i.get("verdict") for i in items_now), _error_reason(items_now)))
     note = f"without the {len(not_run)} item(s) that ran in only one session"
     return Row(row.status, row.check, row.subject, row.baseline, row.current,
                "; ".join(filter(None, [row.note, note])), row.changed)
+
+
+def _unless_seed_sensitive(pairs: list, row: Row) -> Row:
+    """`row`, or a CHANGED row in place of a verdict regression when every item whose verdict
+    changed is seed-sensitive in either file (suite.evidence.SeedSensitive): another CPU's
+    rounding flips such a verdict, so the flip says nothing about the code. An error stays one."""
+    flipped = [(b, n) for b, n in pairs if b.get("verdict") != n.get("verdict")]
+    if (row.status != REGRESSION or row.current == _ERROR or not flipped
+            or not all(b.get("seed_sensitive") or n.get("seed_sensitive") for b, n in flipped)
+            or any(n.get("verdict") == _ERROR for _, n in flipped)):
+        return row
+    return Row(CHANGED, row.check, row.subject, row.baseline, row.current,
+               "seed-sensitive verdict (a known failure within seed noise of its threshold): not a regression",
+               row.changed)
 
 
 def _verdict_row(check: str, subject: str, before: Any, now: Any, reason: str = "") -> Row:
