@@ -236,6 +236,15 @@ def test_slower_code_on_a_machine_of_the_same_speed_still_fails(baseline):
     assert not comparison.ok and row.status == REGRESSION and row.note.startswith("2.48x slower (limit 2x)")
 
 
+def test_a_machine_that_probes_faster_never_makes_a_slowdown(baseline):
+    # The probe may excuse a slowdown, never make one: raw 1.6x stays 1.6x on a "faster" machine.
+    before = with_changes(baseline, with_probe(0.08))
+    comparison = compare(before, with_changes(with_changes(before, scale_train_seconds(1.6)), with_probe(0.04)))
+    (row,) = timing_rows(comparison)
+    assert comparison.ok and row.note.startswith(
+        "1.60x slower (limit 2x); raw 1.60x, machine 0.50x by the speed probe (faster: not applied)")
+
+
 @pytest.mark.parametrize("probe_before, probe_now", [(None, 0.1), (0.1, None), (0.0, 0.1)])
 def test_without_a_probe_in_both_files_the_raw_ratio_is_checked_and_said(baseline, probe_before, probe_now):
     before = with_changes(baseline, with_probe(probe_before)) if probe_before is not None else baseline
